@@ -1,0 +1,369 @@
+"""The images SelfDeblur solves: discovery, validation, and the DataModule that serves them.
+
+SelfDeblur has no training set: each blurry image is its own optimisation problem. The
+DataModule lists the images (a folder, a list of files, the Levin et al. benchmark layout, or a
+synthetic example), decides the kernel size of each, validates everything when it is set up
+(before any optimisation starts), and serves *steps*: for each group of ``images_per_group``
+images, the group's blurry images ``steps`` times in a row (one batch per optimisation step).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from selfdeblur import synthetic
+from selfdeblur.image_io import IMAGE_EXTENSIONS, read_image, read_kernel
+
+# Kernel sizes the SelfDeblur authors use for Levin et al.'s kernels 1-8 (selfdeblur_levin.py).
+# They are 2 px smaller than the ground-truth kernel files (19, 17, 15, 27, 13, 21, 23, 23),
+# except kernel 4.
+LEVIN_KERNEL_SIZES = {1: 17, 2: 15, 3: 13, 4: 27, 5: 11, 6: 19, 7: 21, 8: 21}
+_LEVIN_NAME = re.compile(r"^im(\d+)_kernel(\d+)_img$")
+
+
+@dataclass
+class BlurryImage:
+    """One problem to solve.
+
+    ``blurry``, ``sharp`` and ``true_kernel`` are either file paths (read on demand) or tensors:
+    images ``(C, H, W)`` in [0, 1] (C = 1 or 3), kernels ``(k, k)`` in convolution orientation
+    summing to 1. ``sharp`` and ``true_kernel`` are known only for benchmarks and synthetic data.
+    """
+
+    name: str
+    kernel_size: int
+    blurry: Path | torch.Tensor
+    sharp: Path | torch.Tensor | None = None
+    true_kernel: Path | torch.Tensor | None = None
+    kernel_size_origin: str = "default"
+    description: str = ""
+
+    @property
+    def source(self) -> str:
+        """The file, or a description of an in-memory image."""
+        return str(self.blurry) if isinstance(self.blurry, Path) else (self.description or f"<{self.name}>")
+
+    def load(self) -> torch.Tensor:
+        return self.blurry if isinstance(self.blurry, torch.Tensor) else read_image(self.blurry)
+
+    def load_sharp(self) -> torch.Tensor | None:
+        return self.sharp if not isinstance(self.sharp, Path) else read_image(self.sharp)
+
+    def load_true_kernel(self) -> torch.Tensor | None:
+        return self.true_kernel if not isinstance(self.true_kernel, Path) else read_kernel(self.true_kernel)
+
+
+@dataclass
+class SyntheticBlur:
+    """A blurry image made from a scikit-image sample with a seeded random motion kernel.
+
+    The sharp crop is ``(size + kernel_size - 1)`` pixels wide; its 'valid' convolution with the
+    kernel (plus noise) is the ``size x size`` blurry image, and its centre ``size x size`` is the
+    ground truth.
+    """
+
+    image: str = "camera"
+    size: int = 128
+    scale: float = 0.5
+    kernel_size: int = 13
+    kernel_seed: int = 0
+    noise_sigma: float = 0.0
+
+    def make(self) -> BlurryImage:
+        k = self.kernel_size
+        sharp_full = synthetic.scikit_image(self.image, self.size + k - 1, self.scale)
+        kernel = synthetic.random_motion_kernel(k, seed=self.kernel_seed)
+        blurry = synthetic.blur(sharp_full, kernel, self.noise_sigma, seed=self.kernel_seed)
+        truth = synthetic.center_crop(sharp_full, self.size, self.size)
+        name = f"{self.image}_k{k}_seed{self.kernel_seed}"
+        description = (
+            f"synthetic: skimage.data.{self.image} x{self.scale}, motion kernel {k}x{k} seed {self.kernel_seed}, "
+            f"noise {self.noise_sigma}"
+        )
+        return BlurryImage(name, k, blurry, truth.contiguous(), kernel, "synthetic", description)
+
+
+@dataclass
+class GroupBatch:
+    """What one optimisation step receives: the blurry images of the current group.
+
+    ``group`` numbers the groups of this run from 0; ``step`` is the 0-based step within the group;
+    ``first_image`` is the 1-based position of the group's first image among ``total_images``.
+    """
+
+    group: int
+    step: int
+    names: list[str]
+    kernel_sizes: list[int]
+    blurry: list[torch.Tensor]
+    first_image: int = 1
+    total_images: int = 1
+
+
+class GroupSteps(Dataset):
+    """``len(groups) * steps`` items: item ``i`` is step ``i % steps`` of group ``i // steps``."""
+
+    def __init__(self, groups: Sequence[Sequence[BlurryImage]], steps: int, first_images: Sequence[int], total: int):
+        self.groups = [list(g) for g in groups]
+        self.steps = steps
+        self.first_images = list(first_images)
+        self.total = total
+        self._cache: tuple[int, list[torch.Tensor]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.groups) * self.steps
+
+    def __getitem__(self, index: int) -> GroupBatch:
+        g, step = divmod(index, self.steps)
+        if self._cache is None or self._cache[0] != g:
+            self._cache = (g, [image.load() for image in self.groups[g]])
+        return GroupBatch(
+            group=g,
+            step=step,
+            names=[image.name for image in self.groups[g]],
+            kernel_sizes=[image.kernel_size for image in self.groups[g]],
+            blurry=self._cache[1],
+            first_image=self.first_images[g],
+            total_images=self.total,
+        )
+
+
+def _list_folder(folder: Path, recursive: bool, extensions: Sequence[str]) -> list[Path]:
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in extensions)
+
+
+def discover_files(
+    images: str | Sequence[str], recursive: bool = False, extensions: Sequence[str] = IMAGE_EXTENSIONS
+) -> list[tuple[str, Path]]:
+    """``(name, path)`` of every image in ``images`` (a folder, a file, or a list of either).
+
+    Names are paths relative to their folder without the suffix (file stems for single files);
+    they name the outputs, so two inputs with the same name are an error.
+    """
+    entries = [images] if isinstance(images, str) else list(images)
+    if not entries:
+        raise ValueError("data.images is empty: give a folder, an image file, or a list of them")
+    found: list[tuple[str, Path]] = []
+    for entry in entries:
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            files = _list_folder(path, recursive, extensions)
+            if not files:
+                raise ValueError(f"data.images: no images ({', '.join(extensions)}) in folder '{path}'")
+            found += [(str(f.relative_to(path).with_suffix("").as_posix()), f) for f in files]
+        elif path.is_file():
+            found.append((path.stem, path))
+        else:
+            raise FileNotFoundError(f"data.images: no such file or folder: '{path}'")
+    seen: dict[str, Path] = {}
+    for name, path in found:
+        if name in seen:
+            raise ValueError(f"data.images: '{seen[name]}' and '{path}' would both be written as '{name}'")
+        seen[name] = path
+    return found
+
+
+def discover_levin(root: str | Path) -> list[BlurryImage]:
+    """The Levin et al. benchmark as the SelfDeblur authors ship it.
+
+    ``root/imI_kernelK_img.png`` blurry, ``root/gt/imI.png`` sharp, ``root/gt/kernelK.png`` kernel
+    (scaled to max 255; divided by its sum here), kernel sizes from :data:`LEVIN_KERNEL_SIZES`.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.images: Levin folder not found: '{root}'")
+    images = []
+    for path in sorted(root.glob("*.png")):
+        match = _LEVIN_NAME.match(path.stem)
+        if match is None:
+            continue
+        i, k = int(match.group(1)), int(match.group(2))
+        if k not in LEVIN_KERNEL_SIZES:
+            raise ValueError(f"'{path}': Levin kernels are numbered 1-8, got kernel{k}")
+        sharp = root / "gt" / f"im{i}.png"
+        kernel = root / "gt" / f"kernel{k}.png"
+        images.append(
+            BlurryImage(
+                name=path.stem,
+                kernel_size=LEVIN_KERNEL_SIZES[k],
+                blurry=path,
+                sharp=sharp if sharp.is_file() else None,
+                true_kernel=kernel if kernel.is_file() else None,
+                kernel_size_origin="Levin table",
+            )
+        )
+    if not images:
+        raise ValueError(f"data.images: no Levin images (imI_kernelK_img.png) in '{root}'")
+    return images
+
+
+def _sidecar_kernel_size(path: Path) -> int | None:
+    """Kernel size from ``<stem>.json`` beside the image (``{"kernel_size": 31}``), if present."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        value = json.loads(sidecar.read_text())["kernel_size"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"sidecar '{sidecar}' must hold {{\"kernel_size\": <odd int>}}: {err}") from err
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"sidecar '{sidecar}': kernel_size must be an integer, got {value!r}")
+    return value
+
+
+def validate_kernel_size(kernel_size: int, height: int, width: int, where: str) -> None:
+    if kernel_size < 3 or kernel_size % 2 == 0:
+        raise ValueError(f"{where}: kernel size must be odd and >= 3, got {kernel_size}")
+    if kernel_size >= min(height, width):
+        raise ValueError(f"{where}: kernel size {kernel_size} must be smaller than the image ({height}x{width})")
+
+
+class SelfDeblurDataModule(pl.LightningDataModule):
+    """Serves the blurry images for :class:`selfdeblur.SelfDeblur`.
+
+    Args:
+        images: a folder, an image file, or a list of them; for ``layout="levin"`` the benchmark
+            folder. Ignored when ``synthetic`` is given.
+        layout: ``"files"`` (any images) or ``"levin"`` (Levin et al.'s benchmark layout, with
+            ground truth and the authors' kernel sizes).
+        kernel_size: default kernel size (odd), used where nothing more specific is given.
+        kernel_sizes: kernel size per image, by name (relative path without suffix) or file name;
+            it overrides a sidecar ``<stem>.json`` file (``{"kernel_size": 31}``), which overrides
+            the Levin table and the default.
+        synthetic: solve one synthetic blurry image instead (see :class:`SyntheticBlur`).
+        images_per_group: how many images are optimised together (each with its own networks).
+        recursive: search folders recursively.
+
+    Example:
+        >>> dm = SelfDeblurDataModule(synthetic=SyntheticBlur(size=32, kernel_size=5))
+        >>> dm.setup("fit")
+        >>> [(image.name, image.kernel_size) for image in dm.images]
+        [('camera_k5_seed0', 5)]
+    """
+
+    def __init__(
+        self,
+        images: str | list[str] | None = None,
+        layout: Literal["files", "levin"] = "files",
+        kernel_size: int = 31,
+        kernel_sizes: dict[str, int] | None = None,
+        synthetic: SyntheticBlur | None = None,
+        images_per_group: int = 1,
+        recursive: bool = False,
+    ) -> None:
+        super().__init__()
+        if (images is None) == (synthetic is None):
+            raise ValueError("give either data.images (a folder, file or list of files) or data.synthetic, not both")
+        if images_per_group < 1:
+            raise ValueError(f"data.images_per_group must be >= 1, got {images_per_group}")
+        self.source = images
+        self.layout = layout
+        self.kernel_size = kernel_size
+        self.kernel_sizes = dict(kernel_sizes or {})
+        self.synthetic = synthetic
+        self.images_per_group = images_per_group
+        self.recursive = recursive
+        self.images: list[BlurryImage] = []
+        self.all_images: list[BlurryImage] = []
+        self.skipped: list[str] = []
+        self._is_setup = False
+
+    # -- discovery -------------------------------------------------------------------------
+    def _discover(self) -> list[BlurryImage]:
+        if self.synthetic is not None:
+            return [self.synthetic.make()]
+        if self.layout == "levin":
+            if not isinstance(self.source, str):
+                raise ValueError("data.images must be one folder for layout 'levin'")
+            found = discover_levin(self.source)
+        elif self.layout == "files":
+            found = [
+                BlurryImage(name=name, kernel_size=self.kernel_size, blurry=path)
+                for name, path in discover_files(self.source, self.recursive)
+            ]
+        else:
+            raise ValueError(f"data.layout must be 'files' or 'levin', got {self.layout!r}")
+        for image in found:
+            sidecar = _sidecar_kernel_size(image.blurry)
+            if sidecar is not None:
+                image.kernel_size, image.kernel_size_origin = sidecar, f"sidecar {image.blurry.with_suffix('.json')}"
+            for key in (image.name, image.blurry.name):
+                if key in self.kernel_sizes:
+                    image.kernel_size, image.kernel_size_origin = self.kernel_sizes[key], f"data.kernel_sizes[{key!r}]"
+                    break
+        unknown = set(self.kernel_sizes) - {i.name for i in found} - {i.blurry.name for i in found}
+        if unknown:
+            raise ValueError(f"data.kernel_sizes names images that were not found: {sorted(unknown)}")
+        return found
+
+    def _validate(self, image: BlurryImage) -> None:
+        """Decode the image and check its kernel size now, so that errors come before any work."""
+        blurry = image.load()
+        if blurry.ndim != 3 or blurry.shape[0] not in (1, 3):
+            raise ValueError(f"'{image.source}': expected a grayscale or RGB image, got shape {tuple(blurry.shape)}")
+        origin = "data.kernel_size" if image.kernel_size_origin == "default" else image.kernel_size_origin
+        validate_kernel_size(image.kernel_size, *blurry.shape[-2:], where=f"'{image.source}' ({origin})")
+        sharp = image.load_sharp()
+        if sharp is not None and sharp.shape[-2:] != blurry.shape[-2:]:
+            raise ValueError(
+                f"'{image.source}': ground truth '{image.sharp}' is {tuple(sharp.shape[-2:])}, "
+                f"the blurry image {tuple(blurry.shape[-2:])}"
+            )
+        image.load_true_kernel()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._is_setup:
+            return
+        images = self._discover()
+        for image in images:
+            self._validate(image)
+        self.all_images = images
+        self.images = list(images)
+        self._is_setup = True
+
+    # -- what remains to do ------------------------------------------------------------------
+    def skip(self, names: set[str]) -> None:
+        """Leave out images that are already solved (called by the result writer)."""
+        self.skipped = [i.name for i in self.images if i.name in names]
+        self.images = [i for i in self.images if i.name not in names]
+
+    def image(self, name: str) -> BlurryImage:
+        for image in self.all_images:
+            if image.name == name:
+                return image
+        raise KeyError(name)
+
+    def groups(self) -> list[list[BlurryImage]]:
+        n = self.images_per_group
+        return [self.images[i : i + n] for i in range(0, len(self.images), n)]
+
+    def train_dataloader(self) -> DataLoader:
+        steps = getattr(self.trainer.lightning_module, "steps", None) if self.trainer else None
+        if not isinstance(steps, int):
+            raise RuntimeError("SelfDeblurDataModule serves optimisation steps: use it with a SelfDeblur module")
+        position = {image.name: i + 1 for i, image in enumerate(self.all_images)}
+        groups = self.groups()
+        dataset = GroupSteps(groups, steps, [position[g[0].name] for g in groups], len(self.all_images))
+        return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)
+
+
+__all__ = [
+    "LEVIN_KERNEL_SIZES",
+    "BlurryImage",
+    "GroupBatch",
+    "GroupSteps",
+    "SelfDeblurDataModule",
+    "SyntheticBlur",
+    "discover_files",
+    "discover_levin",
+]

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+LEVIN = SHARED / "levin"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def tiny_model_options() -> dict:
+    """A small G_x (2 scales of 8 channels) so that CPU tests take a fraction of a second per step."""
+    return {"image_channels": [8, 8], "skip_channels": [4, 4], "non_local_scales": 1, "kernel_hidden": [32]}
+
+
+@pytest.fixture
+def levin() -> Path:
+    if not LEVIN.is_dir():
+        pytest.skip(f"Levin data not available at {LEVIN}")
+    return LEVIN
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """Tests run in their own folder: nothing they write lands in the repository."""
+    monkeypatch.chdir(tmp_path)

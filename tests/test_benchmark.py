@@ -1,0 +1,25 @@
+"""The benchmark entry point prints one JSON line with the documented fields."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from selfdeblur import benchmark
+
+
+def test_benchmark_prints_json(tmp_path, capsys):
+    path = tmp_path / "blurry.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 42), dtype=np.uint8)).save(path)
+    result = benchmark.main(
+        ["--image", str(path), "--kernel-size", "5", "--steps", "3", "--warmup", "1", "--accelerator", "cpu"]
+    )
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == result
+    assert printed["steps_timed"] == 3 and printed["warmup"] == 1
+    assert (printed["height"], printed["width"], printed["kernel_size"]) == (40, 42, 5)
+    assert 0 < printed["min_step_s"] <= printed["median_step_s"]
+    assert printed["peak_rss_mb"] >= printed["rss_before_mb"] > 0
+    assert printed["device"].startswith("cpu") and printed["torch"]
