@@ -1,4 +1,4 @@
-"""Solve one image from Python::
+"""Solve images from Python, without the command line::
 
 from selfdeblur import deblur
 result = deblur("blurry.png", kernel_size=31)
@@ -8,6 +8,7 @@ result.save("out/")  # out/blurry_deblurred.png, out/blurry_kernel.png, out/blur
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -16,6 +17,26 @@ from selfdeblur.callbacks import SelfDeblurProgressBar
 from selfdeblur.data import SelfDeblurDataModule, SyntheticBlur
 from selfdeblur.module import SelfDeblur
 from selfdeblur.result import DeblurResult
+
+
+def solver_trainer(
+    accelerator: str = "auto",
+    precision: str = "32-true",
+    progress: bool = False,
+    callbacks: Sequence[pl.Callback] = (),
+) -> pl.Trainer:
+    """A Trainer for solving images from Python: one device, one pass, no logger, no checkpoints."""
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        callbacks=[*callbacks, *([SelfDeblurProgressBar()] if progress else [])],
+    )
 
 
 def deblur(
@@ -39,15 +60,5 @@ def deblur(
     else:
         data = SelfDeblurDataModule(images=[os.fspath(image)], kernel_size=kernel_size)
     model = SelfDeblur(**model_options)
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-        callbacks=[SelfDeblurProgressBar()] if progress else [],
-    )
-    trainer.fit(model, datamodule=data)
+    solver_trainer(accelerator, progress=progress).fit(model, datamodule=data)
     return model.finished[0]

@@ -25,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from selfdeblur.api import solver_trainer
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.module import SelfDeblur
 
@@ -74,17 +75,7 @@ def run(
     data = SelfDeblurDataModule(images=[image], kernel_size=kernel_size)
     model = SelfDeblur(steps=warmup + steps)
     timer = StepTimer()
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        callbacks=[timer],
-    )
+    trainer = solver_trainer(accelerator, precision, callbacks=[timer])
     rss_before = peak_rss_mb()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()

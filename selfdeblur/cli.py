@@ -64,6 +64,7 @@ def main(args: ArgsType = None) -> None:
         seed_everything_default=0,
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={"fit": {"description": "Solve every image of the data source with SelfDeblur."}},
         args=args,
     )
 

@@ -46,6 +46,7 @@ class BlurryImage:
     true_kernel: Path | torch.Tensor | None = None
     kernel_size_origin: str = "default"
     description: str = ""
+    size: tuple[int, int] | None = None  # (H, W), known once the DataModule has validated the image
 
     @property
     def source(self) -> str:
@@ -94,10 +95,12 @@ class SyntheticBlur:
 
 @dataclass
 class GroupBatch:
-    """What one optimisation step receives: the blurry images of the current group.
+    """What one optimisation step receives.
 
     ``group`` numbers the groups of this run from 0; ``step`` is the 0-based step within the group;
     ``first_image`` is the 1-based position of the group's first image among ``total_images``.
+    ``blurry`` holds the group's blurry images ``(C, H, W)`` at the group's first step only (empty
+    after it: the module keeps what it needs, and the images are not copied to the device each step).
     """
 
     group: int
@@ -117,21 +120,18 @@ class GroupSteps(Dataset):
         self.steps = steps
         self.first_images = list(first_images)
         self.total = total
-        self._cache: tuple[int, list[torch.Tensor]] | None = None
 
     def __len__(self) -> int:
         return len(self.groups) * self.steps
 
     def __getitem__(self, index: int) -> GroupBatch:
         g, step = divmod(index, self.steps)
-        if self._cache is None or self._cache[0] != g:
-            self._cache = (g, [image.load() for image in self.groups[g]])
         return GroupBatch(
             group=g,
             step=step,
             names=[image.name for image in self.groups[g]],
             kernel_sizes=[image.kernel_size for image in self.groups[g]],
-            blurry=self._cache[1],
+            blurry=[image.load() for image in self.groups[g]] if step == 0 else [],
             first_image=self.first_images[g],
             total_images=self.total,
         )
@@ -233,7 +233,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
 
     Args:
         images: a folder, an image file, or a list of them; for ``layout="levin"`` the benchmark
-            folder. Ignored when ``synthetic`` is given.
+            folder. Give either ``images`` or ``synthetic``.
         layout: ``"files"`` (any images) or ``"levin"`` (Levin et al.'s benchmark layout, with
             ground truth and the authors' kernel sizes).
         kernel_size: default kernel size (odd), used where nothing more specific is given.
@@ -311,6 +311,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         blurry = image.load()
         if blurry.ndim != 3 or blurry.shape[0] not in (1, 3):
             raise ValueError(f"'{image.source}': expected a grayscale or RGB image, got shape {tuple(blurry.shape)}")
+        image.size = (blurry.shape[-2], blurry.shape[-1])
         origin = "data.kernel_size" if image.kernel_size_origin == "default" else image.kernel_size_origin
         validate_kernel_size(image.kernel_size, *blurry.shape[-2:], where=f"'{image.source}' ({origin})")
         sharp = image.load_sharp()

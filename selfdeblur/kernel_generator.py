@@ -42,7 +42,7 @@ class FCKernelGenerator(nn.Module):
 
     Example:
         >>> g = FCKernelGenerator(5, in_features=10, hidden=(20,))
-        >>> k = g(torch.rand(10))
+        >>> k = g(torch.rand(10)).detach()
         >>> k.shape, round(float(k.sum()), 6)
         (torch.Size([5, 5]), 1.0)
     """

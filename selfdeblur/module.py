@@ -189,8 +189,6 @@ class SelfDeblur(pl.LightningModule):
 
     # -- Lightning hooks ---------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        if self.trainer is None:
-            return
         if self.trainer.world_size > 1:
             raise NotImplementedError(
                 "SelfDeblur optimises each image on one device; run with trainer.devices=1 "
@@ -198,7 +196,7 @@ class SelfDeblur(pl.LightningModule):
             )
         # Check every image against the generator before any work starts.
         for image in getattr(self.trainer.datamodule, "images", []):
-            self.check_size(image.source, *image.load().shape[-2:], image.kernel_size)
+            self.check_size(image.source, *(image.size or image.load().shape[-2:]), image.kernel_size)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Parameters change with every group of images; start_group() fills these optimisers.
@@ -219,6 +217,8 @@ class SelfDeblur(pl.LightningModule):
 
     def start_group(self, batch: GroupBatch) -> None:
         """Fresh generators for the group's images; optimisers reset to them."""
+        if batch.step != 0 or len(batch.blurry) != len(batch.names):
+            raise RuntimeError(f"group {batch.group} must start at step 0 with its images, got step {batch.step}")
         problems = [self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)]
         self.problems = nn.ModuleList(problems).to(self.device)
         self._noise = [torch.Generator(device=self.device).manual_seed(self.image_seed(n) + 1) for n in batch.names]

@@ -20,6 +20,11 @@ from selfdeblur.synthetic import blur, random_motion_kernel, scikit_image
 TINY = str(REPO / "tests" / "conf" / "selfdeblur_tiny.yaml")
 
 
+def fit_images(images, *options):
+    """``selfdeblur fit`` with the tiny config on files instead of its synthetic image."""
+    main(["fit", "--config", TINY, "--data.synthetic", "null", "--data.images", str(images), *options])
+
+
 def summary(out):
     with (out / "summary.csv").open() as f:
         return {row["name"]: row for row in csv.DictReader(f)}
@@ -65,14 +70,7 @@ def make_folder(folder, names=("a", "b")):
 def test_killed_run_resumes_and_keeps_finished_images(tmp_path, monkeypatch):
     images = make_folder(tmp_path / "images")
     out = tmp_path / "out"
-    args = [
-        "fit",
-        "--config",
-        TINY,
-        "--data.synthetic",
-        "null",
-        "--data.images",
-        str(images),
+    options = [
         "--data.kernel_size",
         "5",
         "--output.dir",
@@ -89,22 +87,22 @@ def test_killed_run_resumes_and_keeps_finished_images(tmp_path, monkeypatch):
 
     monkeypatch.setattr(SelfDeblur, "_loss", failing_loss)
     with pytest.raises(FloatingPointError, match="'b'.*step 2"):
-        main(args)
+        fit_images(images, *options)
     assert set(summary(out)) == {"a"}
     assert not list(out.glob("b_*")) and not list(out.glob(".*"))  # nothing partial for b
     first = {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")}
     assert len(first) == 3
 
     monkeypatch.setattr(SelfDeblur, "_loss", original)
-    main(args)
+    fit_images(images, *options)
     assert set(summary(out)) == {"a", "b"}
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")} == first  # kept, not redone
     assert len(list(out.glob("b_*"))) == 3
 
     # Everything done: a third run solves nothing; --output.overwrite solves again.
-    main(args)
+    fit_images(images, *options)
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")} == first
-    main([*args, "--output.overwrite", "true"])
+    fit_images(images, *options, "--output.overwrite", "true")
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")} != first
 
 
@@ -113,23 +111,7 @@ def test_colour_photo_gives_colour_result(tmp_path):
     rgb = scikit_image("astronaut", 28, 0.1)
     Image.fromarray((rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(photo)
     out = tmp_path / "out"
-    main(
-        [
-            "fit",
-            "--config",
-            TINY,
-            "--data.synthetic",
-            "null",
-            "--data.images",
-            str(photo),
-            "--data.kernel_size",
-            "5",
-            "--output.dir",
-            str(out),
-            "--trainer.logger",
-            "false",
-        ]
-    )
+    fit_images(photo, "--data.kernel_size", "5", "--output.dir", str(out), "--trainer.logger", "false")
     result = read_image(out / "photo_deblurred.png")
     assert result.shape == (3, 28, 28)
     from selfdeblur.color import rgb_to_ycbcr
@@ -156,19 +138,7 @@ def test_bad_options_are_named(tmp_path):
     with pytest.raises(ValueError, match="model.steps"):
         main(["fit", "--config", TINY, "--model.steps", "0", "--trainer.logger", "false"])
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        main(
-            [
-                "fit",
-                "--config",
-                TINY,
-                "--data.synthetic",
-                "null",
-                "--data.images",
-                str(tmp_path / "nowhere"),
-                "--trainer.logger",
-                "false",
-            ]
-        )
+        fit_images(tmp_path / "nowhere", "--trainer.logger", "false")
     with pytest.raises(ValueError, match="either data.images"):
         main(["fit", "--config", TINY, "--data.images", str(tmp_path), "--trainer.logger", "false"])
 

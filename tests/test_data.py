@@ -127,5 +127,6 @@ def test_group_steps_order(tmp_path):
     assert [(b.group, b.step) for b in items] == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (1, 3)]
     assert items[5].names == ["c"] and items[5].first_image == 3 and items[5].total_images == 3
     torch.testing.assert_close(items[0].blurry[1], images[1].load())
+    assert items[1].blurry == [] and len(items[4].blurry) == 1  # images only at a group's first step
     dm.skip({"a"})
     assert [i.name for i in dm.images] == ["b", "c"] and dm.skipped == ["a"]

@@ -10,23 +10,17 @@ from conftest import tiny_model_options
 from PIL import Image
 
 from selfdeblur import SelfDeblur, SelfDeblurDataModule, SyntheticBlur, deblur
+from selfdeblur.api import solver_trainer
 from selfdeblur.blur import to_convolution_kernel
 from selfdeblur.metrics import aligned_psnr, kernel_distance
 from selfdeblur.noise_level import estimate_noise_sigma
 from selfdeblur.synthetic import blur, random_motion_kernel, scikit_image
 
 
-def fit(model: SelfDeblur, data: SelfDeblurDataModule) -> SelfDeblur:
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-    )
+def fit(model: SelfDeblur, data: SelfDeblurDataModule, callbacks=()) -> pl.Trainer:
+    trainer = solver_trainer("cpu", callbacks=callbacks)
     trainer.fit(model, datamodule=data)
-    return model
+    return trainer
 
 
 class LossRecorder(pl.Callback):
@@ -51,16 +45,7 @@ def test_short_optimisation_recovers_the_kernel():
     with torch.no_grad():
         initial_kernel = to_convolution_kernel(initial().filter)
     recorder = LossRecorder()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        callbacks=[recorder],
-    )
-    trainer.fit(model, datamodule=SelfDeblurDataModule(synthetic=spec))
+    fit(model, SelfDeblurDataModule(synthetic=spec), [recorder])
     result = model.finished[0]
     losses = recorder.losses
     assert np.mean(losses[90:100]) < 0.1 * np.mean(losses[:10])  # MSE phase
@@ -110,16 +95,7 @@ def test_alternating_variant_lowers_the_loss():
     spec = SyntheticBlur(size=24, kernel_size=5)
     recorder = LossRecorder()
     model = SelfDeblur(steps=40, mse_steps=40, optimization="alternating", **tiny_model_options())
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        callbacks=[recorder],
-    )
-    trainer.fit(model, datamodule=SelfDeblurDataModule(synthetic=spec))
+    trainer = fit(model, SelfDeblurDataModule(synthetic=spec), [recorder])
     assert len(model.optimizers()) == 2
     assert np.mean(recorder.losses[-5:]) < 0.5 * np.mean(recorder.losses[:5])
     assert trainer.global_step == 2 * 40  # Lightning counts each optimiser step
