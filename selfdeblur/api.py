@@ -1,8 +1,10 @@
 """Solve images from Python, without the command line::
 
-from selfdeblur import deblur
-result = deblur("blurry.png", kernel_size=31)
-result.save("out/")  # out/blurry_deblurred.png, out/blurry_kernel.png, out/blurry_kernel.npy
+    from selfdeblur import deblur
+    result = deblur("blurry.png", kernel_size=31)
+    result.save("out/")  # out/blurry_deblurred.png, out/blurry_kernel.png, out/blurry_kernel.npy
+
+:func:`deblur` builds the DataModule, the module and a :func:`solver_trainer` for one image.
 """
 
 from __future__ import annotations
