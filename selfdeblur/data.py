@@ -21,7 +21,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from selfdeblur import synthetic
+from selfdeblur.blur import convolve_valid
 from selfdeblur.image_io import IMAGE_EXTENSIONS, read_image, read_kernel
+from selfdeblur.metrics import aligned_psnr
 
 # Kernel sizes the SelfDeblur authors use for Levin et al.'s kernels 1-8 (selfdeblur_levin.py).
 # They are 2 px smaller than the ground-truth kernel files (19, 17, 15, 27, 13, 21, 23, 23),
@@ -47,6 +49,7 @@ class BlurryImage:
     kernel_size_origin: str = "default"
     description: str = ""
     size: tuple[int, int] | None = None  # (H, W), known once the DataModule has validated the image
+    true_kernel_rotated: bool = False  # the ground-truth kernel file had to be rotated by 180 degrees
 
     @property
     def source(self) -> str:
@@ -178,6 +181,8 @@ def discover_levin(root: str | Path) -> list[BlurryImage]:
 
     ``root/imI_kernelK_img.png`` blurry, ``root/gt/imI.png`` sharp, ``root/gt/kernelK.png`` kernel
     (scaled to max 255; divided by its sum here), kernel sizes from :data:`LEVIN_KERNEL_SIZES`.
+    The kernel files are not all stored in one orientation; :meth:`SelfDeblurDataModule.setup`
+    orients each (see :func:`orient_true_kernel`).
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -205,6 +210,27 @@ def discover_levin(root: str | Path) -> list[BlurryImage]:
     if not images:
         raise ValueError(f"data.images: no Levin images (imI_kernelK_img.png) in '{root}'")
     return images
+
+
+def orient_true_kernel(blurry: torch.Tensor, sharp: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """Return ``kernel`` in convolution orientation for this blurry/sharp pair, and whether it was rotated.
+
+    The kernel files of the Levin et al. data as distributed by the SelfDeblur authors are not stored
+    in one orientation: convolving ``gt/imI.png`` with ``gt/kernelK.png`` reproduces the blurry images
+    of kernels 4 and 8, while kernels 1, 2, 3, 5, 6 and 7 must be rotated by 180 degrees first (measured
+    on all 32 pairs; docs/performance.md). So the orientation is chosen by the data: of the kernel and its
+    rotation, the one whose 'valid' convolution of the sharp image is closer to the blurry image (best
+    integer shift within 4 px) is in convolution orientation.
+    """
+    margin = (kernel.shape[-1] - 1) // 2
+    h, w = blurry.shape[-2:]
+    target = blurry[..., margin : h - margin, margin : w - margin]
+
+    def fit(candidate: torch.Tensor) -> float:
+        return aligned_psnr(convolve_valid(sharp.unsqueeze(0), candidate)[0], target, 4)[0]
+
+    rotated = kernel.flip(-2, -1)
+    return (rotated, True) if fit(rotated) > fit(kernel) else (kernel, False)
 
 
 def _sidecar_kernel_size(path: Path) -> int | None:
@@ -320,7 +346,10 @@ class SelfDeblurDataModule(pl.LightningDataModule):
                 f"'{image.source}': ground truth '{image.sharp}' is {tuple(sharp.shape[-2:])}, "
                 f"the blurry image {tuple(blurry.shape[-2:])}"
             )
-        image.load_true_kernel()
+        kernel = image.load_true_kernel()
+        if isinstance(image.true_kernel, Path) and sharp is not None and sharp.shape[0] == blurry.shape[0]:
+            image.true_kernel, rotated = orient_true_kernel(blurry, sharp, kernel)
+            image.true_kernel_rotated = rotated
 
     def setup(self, stage: str | None = None) -> None:
         if self._is_setup:

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from selfdeblur.data import LEVIN_KERNEL_SIZES, GroupSteps, SelfDeblurDataModule, SyntheticBlur
-from selfdeblur.image_io import ImageReadError
+from selfdeblur.image_io import ImageReadError, read_kernel
+from selfdeblur.synthetic import blur, random_motion_kernel, scikit_image
 
 
 def write_png(path, size=(40, 40), colour=False):
@@ -28,10 +29,18 @@ def test_levin_layout(levin):
     by_name = {i.name: i for i in dm.images}
     assert by_name["im1_kernel1_img"].kernel_size == 17
     assert [by_name[f"im2_kernel{k}_img"].kernel_size for k in range(1, 9)] == [17, 15, 13, 27, 11, 19, 21, 21]
+    # Kernel files 4 and 8 are stored in convolution orientation, the others rotated (see orient_true_kernel).
+    assert [by_name[f"im1_kernel{k}_img"].true_kernel_rotated for k in range(1, 9)] == [
+        True, True, True, False, True, True, True, False,
+    ]  # fmt: skip
     im3k4 = by_name["im3_kernel4_img"]
     assert im3k4.sharp == levin / "gt" / "im3.png"
     kernel = im3k4.load_true_kernel()
     assert kernel.shape == (27, 27) and torch.isclose(kernel.sum(), torch.tensor(1.0))
+    torch.testing.assert_close(kernel, read_kernel(levin / "gt" / "kernel4.png"))
+    torch.testing.assert_close(
+        by_name["im3_kernel7_img"].load_true_kernel(), read_kernel(levin / "gt" / "kernel7.png").flip(0, 1)
+    )
     assert im3k4.load().shape == im3k4.load_sharp().shape == (1, 255, 255)
     assert LEVIN_KERNEL_SIZES[4] == 27
 
@@ -130,3 +139,25 @@ def test_group_steps_order(tmp_path):
     assert items[1].blurry == [] and len(items[4].blurry) == 1  # images only at a group's first step
     dm.skip({"a"})
     assert [i.name for i in dm.images] == ["b", "c"] and dm.skipped == ["a"]
+
+
+@pytest.mark.parametrize("stored_rotated", [False, True])
+def test_levin_kernel_orientation_follows_the_blur(tmp_path, stored_rotated):
+    """A Levin-layout tree whose kernel file is stored in either orientation: the loader returns the
+    kernel that, convolved with the sharp image, gives the blurry image."""
+    kernel = random_motion_kernel(9, seed=5)
+    sharp_full = scikit_image("camera", 48, 0.25)
+    blurry = blur(sharp_full, kernel)
+    sharp = sharp_full[:, 4:-4, 4:-4]
+    (tmp_path / "gt").mkdir()
+    Image.fromarray((blurry[0].numpy() * 255).round().astype(np.uint8)).save(tmp_path / "im1_kernel1_img.png")
+    Image.fromarray((sharp[0].numpy() * 255).round().astype(np.uint8)).save(tmp_path / "gt" / "im1.png")
+    stored = kernel.flip(0, 1) if stored_rotated else kernel
+    Image.fromarray((stored / stored.max() * 255).round().numpy().astype(np.uint8)).save(
+        tmp_path / "gt" / "kernel1.png"
+    )
+    dm = SelfDeblurDataModule(images=str(tmp_path), layout="levin", kernel_sizes={"im1_kernel1_img": 9})
+    dm.setup()
+    (image,) = dm.images
+    assert image.true_kernel_rotated == stored_rotated
+    torch.testing.assert_close(image.load_true_kernel(), kernel, atol=3e-3, rtol=0)  # 8-bit file
