@@ -194,9 +194,10 @@ class SelfDeblur(pl.LightningModule):
                 "SelfDeblur optimises each image on one device; run with trainer.devices=1 "
                 f"(got world size {self.trainer.world_size})"
             )
-        # Check every image against the generator before any work starts.
+        # Check every image against the generator before any work starts (the DataModule's setup,
+        # which runs first, has decoded each image once and recorded its size).
         for image in getattr(self.trainer.datamodule, "images", []):
-            self.check_size(image.source, *(image.size or image.load().shape[-2:]), image.kernel_size)
+            self.check_size(image.source, *image.size, image.kernel_size)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Parameters change with every group of images; start_group() fills these optimisers.
