@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,21 @@ def levin() -> Path:
 def _work_in_tmp(tmp_path, monkeypatch):
     """Tests run in their own folder: nothing they write lands in the repository."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def _torch_hub_home(tmp_path_factory) -> Path:
+    """A torch hub cache seeded with the ImageNet AlexNet/VGG16 weights by ``../shared/tools/seed_torch_hub.py``."""
+    tool = SHARED.parent / "tools" / "seed_torch_hub.py"
+    if not tool.is_file():
+        pytest.skip(f"torch hub seeding tool not available at {tool}")
+    home = tmp_path_factory.mktemp("torch_home")
+    subprocess.run([sys.executable, str(tool), str(home)], check=True, capture_output=True)
+    return home
+
+
+@pytest.fixture
+def seeded_torch_hub(_torch_hub_home, monkeypatch) -> Path:
+    """``TORCH_HOME`` pointing at the seeded cache for the duration of one test."""
+    monkeypatch.setenv("TORCH_HOME", str(_torch_hub_home))
+    return _torch_hub_home
