@@ -198,3 +198,16 @@ def test_rejects_impossible_options():
         tiny_module(max_steps_counts="epochs")
     with pytest.raises(ValueError, match="deblur_steps"):
         tiny_module(deblur_steps=0)
+
+
+def test_predict_returns_the_clamped_deblurred_test_frames():
+    module = tiny_module()
+    data = tiny_data()
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    predictions = trainer.predict(module, datamodule=data)
+    batches = list(data.predict_dataloader())
+    assert len(predictions) == len(batches) == 2  # the held-out image's two pairs, one frame per batch
+    for prediction, batch in zip(predictions, batches):
+        with torch.no_grad():
+            expected = module.deblur_net(batch["blurry"]).clamp(0, 1)
+        assert torch.equal(prediction, expected)

@@ -22,7 +22,7 @@ Configurable from YAML through LightningCLI, e.g.::
 Which split serves which stage:
 
 =================================  ===============  ============================================
-DataModule                         fit (train)      validate / test
+DataModule                         fit (train)      validate / test / predict
 =================================  ===============  ============================================
 :class:`GoProDataModule`           ``train/``       ``test/`` (GOPRO has no validation split)
 :class:`REDSDataModule`            ``train/``       ``val/`` (REDS test has no public sharp frames)
@@ -140,7 +140,7 @@ class PairedDataModule(pl.LightningDataModule):
         if stage in ("fit", "validate", None) and self.val_set is None:
             full = PairedImageDataset(self.pairs("val"), crop_size=None, where=self.describe("val"))
             self.val_set = Subset(full, evenly_spaced(len(full), self.val_max_images))
-        if stage in ("test", None) and self.test_set is None:
+        if stage in ("test", "predict", None) and self.test_set is None:
             self.test_set = PairedImageDataset(self.pairs("test"), crop_size=None, where=self.describe("test"))
 
     def _loader(self, dataset, batch_size: int, shuffle: bool, drop_last: bool) -> DataLoader:
@@ -163,6 +163,10 @@ class PairedDataModule(pl.LightningDataModule):
         return self._loader(self.val_set, self.val_batch_size, shuffle=False, drop_last=False)
 
     def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.val_batch_size, shuffle=False, drop_last=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split's blurry frames (batches also carry ``sharp`` and ``name``)."""
         return self._loader(self.test_set, self.val_batch_size, shuffle=False, drop_last=False)
 
 

@@ -12,8 +12,9 @@ GOPRO_Large (Nah et al., CVPR 2017), :func:`gopro_pairs`::
     ROOT/
     ├── train/
     │   ├── GOPR0372_07_00/
-    │   │   ├── blur/        000047.png ...   blurry, averaged in linear (camera) space
-    │   │   ├── blur_gamma/  000047.png ...   blurry, averaged after a gamma curve (default)
+    │   │   ├── blur/        000047.png ...   blurry, averaged without the gamma curve
+    │   │   ├── blur_gamma/  000047.png ...   blurry, averaged with the gamma (camera response) curve of
+    │   │   │                                      Nah et al. 2017 (default)
     │   │   └── sharp/       000047.png ...   the middle frame of the averaged burst
     │   └── ...
     └── test/
@@ -173,8 +174,8 @@ def gopro_pairs(
     Args:
         root: the ``GOPRO_Large`` folder (holding ``train/`` and ``test/``).
         split: ``"train"`` (2103 pairs in the release) or ``"test"`` (1111 pairs).
-        blur_folder: ``"blur_gamma"`` (frames averaged after the camera's gamma curve; the common
-            benchmark) or ``"blur"`` (averaged in linear space, physically closer to real blur).
+        blur_folder: ``"blur_gamma"`` (frames averaged with the gamma camera-response model of Nah et
+            al. 2017; our default) or ``"blur"`` (averaged without it).
         verify: also run PIL's integrity check on every file (reads whole files; slow).
 
     Raises:
