@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 
 import numpy as np
 import pytest
@@ -168,7 +169,13 @@ def test_wandb_offline_logs_losses_and_images(tmp_path, monkeypatch):
     wandb.finish()  # the logger leaves the run open; finishing flushes it
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
-    data = b"".join(p.read_bytes() for p in runs[0].rglob("*.wandb"))
+    # W&B's service process writes the run file on its own schedule, even after finish(): poll briefly.
+    deadline = time.monotonic() + 20
+    while True:
+        data = b"".join(p.read_bytes() for p in runs[0].rglob("*.wandb"))
+        if (b"camera_k5_seed0/loss" in data and b"camera_k5_seed0/latent" in data) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert b"camera_k5_seed0/loss" in data and b"camera_k5_seed0/latent" in data
 
 

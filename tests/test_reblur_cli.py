@@ -184,6 +184,9 @@ def test_wandb_offline_logs_metrics_and_panels(tmp_path, monkeypatch):
             "--trainer.max_epochs=1",
         ]
     )
+    import wandb
+
+    wandb.finish()  # the logger leaves the run open; finishing flushes it
     runs = list((root / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     media = list(runs[0].rglob("*.png"))

@@ -84,7 +84,7 @@ def config(dataset: str, model: str, loss: str) -> str:
     if n_blocks is not None:
         text += OPTIMIZER.format(net="reblur", iterations=ITERATIONS)
     text += (
-        "  metrics: [psnr, ssim, lpips]\n"
+        "  metrics: [psnr, ssim, lpips, niqe]\n"
         "data:\n"
         f"  class_path: {data_class}\n"
         "  init_args:\n"

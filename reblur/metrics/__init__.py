@@ -1,7 +1,19 @@
-"""Image quality metrics for deblurring: PSNR, SSIM, LPIPS per image, accumulated as torchmetrics."""
+"""Image quality metrics for deblurring: PSNR, SSIM, LPIPS, NIQE per image, accumulated as torchmetrics."""
 
 from reblur.metrics.full_reference import psnr, ssim
 from reblur.metrics.image_quality import METRICS, ImageQualityMetrics, MetricSpec, register_metric
 from reblur.metrics.lpips_distance import LPIPSDistance
+from reblur.metrics.niqe import NIQE, matlab_imresize, niqe
 
-__all__ = ["METRICS", "ImageQualityMetrics", "LPIPSDistance", "MetricSpec", "psnr", "register_metric", "ssim"]
+__all__ = [
+    "METRICS",
+    "NIQE",
+    "ImageQualityMetrics",
+    "LPIPSDistance",
+    "MetricSpec",
+    "matlab_imresize",
+    "niqe",
+    "psnr",
+    "register_metric",
+    "ssim",
+]

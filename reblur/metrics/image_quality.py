@@ -1,8 +1,8 @@
 """Per-image quality metrics accumulated over batches and processes (a torchmetrics ``Metric``).
 
 A metric is a function ``(prediction, target) -> (N,)`` registered by name in :data:`METRICS`;
-``needs_target=False`` marks no-reference metrics (they receive ``target=None``). The metrics
-issue registers NIQE here with :func:`register_metric`; validation and test pick metrics by name.
+``needs_target=False`` marks no-reference metrics (they receive ``target=None``), such as NIQE;
+:func:`register_metric` adds more. Validation and test pick metrics by name.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from torchmetrics import Metric
 
 from reblur.metrics.full_reference import psnr, ssim
 from reblur.metrics.lpips_distance import LPIPSDistance
+from reblur.metrics.niqe import niqe
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ METRICS: dict[str, MetricSpec] = {
     "psnr": MetricSpec(psnr),
     "ssim": MetricSpec(ssim),
     "lpips": MetricSpec(_lpips_alex(), higher_is_better=False),
+    "niqe": MetricSpec(lambda prediction, target: niqe(prediction), needs_target=False, higher_is_better=False),
 }
 
 
