@@ -16,19 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from torch.utils.data import DataLoader
 
 from reblur.losses import l1, reblurring_loss, reblurring_module_losses
 from reblur.models import ReblurringModule, UNet
 from reblur.module import ReblurTraining
+from selfdeblur.benchmark import StepTimer, cpu_name
 
 
 def random_pairs(count: int, batch_size: int, crop: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
@@ -42,29 +41,6 @@ def random_pairs(count: int, batch_size: int, crop: int, seed: int = 0) -> list[
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-class IterationTimer(Callback):
-    """Wall time of each training batch (hooks, steps and logging included)."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int):
-        synchronize(pl_module.device)
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        synchronize(pl_module.device)
-        self.times.append(time.perf_counter() - self._start)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "cpu"
 
 
 def make_nets(seed: int = 0) -> tuple[UNet, ReblurringModule]:
@@ -81,7 +57,7 @@ def time_lightning(args: argparse.Namespace, data: list) -> tuple[list[float], s
         reblur_optimizer=lambda p: torch.optim.Adam(p, lr=1e-4),
         metrics=["psnr"],
     )
-    timer = IterationTimer()
+    timer = StepTimer()
     trainer = pl.Trainer(
         accelerator=args.accelerator,
         devices=1,
@@ -96,7 +72,7 @@ def time_lightning(args: argparse.Namespace, data: list) -> tuple[list[float], s
     )
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=False, drop_last=True)
     trainer.fit(module, train_dataloaders=loader)
-    return timer.times[args.warmup :], str(module.device)
+    return timer.seconds[args.warmup :], str(module.device)
 
 
 def time_plain_loop(args: argparse.Namespace, data: list, device: torch.device) -> list[float]:

@@ -22,11 +22,24 @@ def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = tor
     return torch.outer(g, g).to(dtype)
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Mean SSIM of two ``(N, C, H, W)`` batches in [0, 1] (zero-padded 'same' filtering)."""
+def ssim_map(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    c1: float = 0.01**2,
+    c2: float = 0.03**2,
+    padding: int | None = None,
+) -> torch.Tensor:
+    """SSIM map of two ``(N, C, H, W)`` batches, per channel with a Gaussian window (Wang et al. 2004).
+
+    Local means, population variances and covariance are filtered with ``padding`` zeros on each
+    side: ``None`` gives ``window_size // 2`` ('same' size, zero-padded), ``0`` gives 'valid'
+    filtering (only windows inside the image). ``c1``, ``c2`` must match the data range.
+    """
     c = x.shape[1]
     window = gaussian_window(window_size, sigma, x.dtype).to(x.device).expand(c, 1, window_size, window_size)
-    pad = window_size // 2
+    pad = window_size // 2 if padding is None else padding
 
     def filt(t: torch.Tensor) -> torch.Tensor:
         return F.conv2d(t, window, padding=pad, groups=c)
@@ -35,9 +48,12 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float =
     var_x = filt(x * x) - mu_x**2
     var_y = filt(y * y) - mu_y**2
     cov = filt(x * y) - mu_x * mu_y
-    c1, c2 = 0.01**2, 0.03**2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.mean()
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Mean SSIM of two ``(N, C, H, W)`` batches in [0, 1] (zero-padded 'same' filtering)."""
+    return ssim_map(x, y, window_size, sigma).mean()
 
 
 def total_variation(x: torch.Tensor, norm: str = "l1") -> torch.Tensor:

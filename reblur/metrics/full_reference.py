@@ -9,9 +9,8 @@ by pooling the squared errors of all images.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from selfdeblur.losses import gaussian_window
+from selfdeblur.losses import ssim_map
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -52,20 +51,9 @@ def ssim(
         raise ValueError(
             f"SSIM needs images of at least {window_size}x{window_size}, got {tuple(prediction.shape[-2:])}"
         )
-    x, y = prediction.double(), target.double()
-    n, c = x.shape[:2]
-    window = gaussian_window(window_size, sigma, torch.float64).to(x.device).expand(c, 1, window_size, window_size)
-
-    def local_mean(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, window, groups=c)
-
-    mu_x, mu_y = local_mean(x), local_mean(y)
-    var_x = local_mean(x * x) - mu_x**2
-    var_y = local_mean(y * y) - mu_y**2
-    cov = local_mean(x * y) - mu_x * mu_y
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.reshape(n, -1).mean(1).to(prediction.dtype)
+    values = ssim_map(prediction.double(), target.double(), window_size, sigma, c1, c2, padding=0)
+    return values.flatten(1).mean(1).to(prediction.dtype)
 
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:

@@ -59,6 +59,9 @@ def _shape_ratio(shape: torch.Tensor) -> torch.Tensor:
     return torch.exp(2 * torch.lgamma(2 / shape) - torch.lgamma(1 / shape) - torch.lgamma(3 / shape))
 
 
+_RATIOS = _shape_ratio(_SHAPES)  # fixed table of the shape search, computed once
+
+
 def aggd_fit(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Asymmetric generalised Gaussian fit of each row of ``values`` (B, M): shape, left and right spreads.
 
@@ -70,8 +73,8 @@ def aggd_fit(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     gamma_hat = left_std / right_std
     r_hat = values.abs().mean(1).square() / values.square().mean(1)
     r_hat_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / (gamma_hat**2 + 1) ** 2
-    shapes = _SHAPES.to(values.device)
-    index = (_shape_ratio(shapes)[None, :] - r_hat_norm[:, None]).square().argmin(1)
+    shapes, ratios = _SHAPES.to(values.device), _RATIOS.to(values.device)
+    index = (ratios[None, :] - r_hat_norm[:, None]).square().argmin(1)
     shape = shapes[index]
     scale = torch.exp(0.5 * (torch.lgamma(1 / shape) - torch.lgamma(3 / shape)))
     invalid = ~torch.isfinite(r_hat_norm)
@@ -146,10 +149,9 @@ def gray_levels(images: torch.Tensor, crop_border: int = 0) -> torch.Tensor:
 def _mscn(gray: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     pad = window.shape[-1] // 2
     weights = window[None, None].to(gray)
-    padded = F.pad(gray[:, None], (pad, pad, pad, pad), mode="replicate")
+    padded = F.pad(gray[:, None], (pad, pad, pad, pad), mode="replicate")  # replicate commutes with squaring
     mu = F.conv2d(padded, weights)[:, 0]
-    squared = F.pad(gray[:, None].square(), (pad, pad, pad, pad), mode="replicate")
-    sigma = torch.sqrt((F.conv2d(squared, weights)[:, 0] - mu.square()).abs())
+    sigma = torch.sqrt((F.conv2d(padded.square(), weights)[:, 0] - mu.square()).abs())
     return (gray - mu) / (sigma + 1)
 
 
