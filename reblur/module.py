@@ -35,7 +35,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from reblur.losses import VGGPerceptualLoss, l1, reblurring_loss, reblurring_module_losses
-from reblur.metrics import ImageQualityMetrics, psnr
+from reblur.metrics import NIQE, ImageQualityMetrics, psnr
 
 STEP_COUNTS = ("iterations", "optimizer_steps")
 
@@ -57,7 +57,12 @@ class ReblurTraining(pl.LightningModule):
         deblur_grad_clip, reblur_grad_clip: max gradient norm (``None``: no clipping); applied after
             AMP unscaling.
         max_steps_counts: ``"iterations"`` or ``"optimizer_steps"``: what ``trainer.max_steps`` means.
-        metrics: per-image metrics reported at validation and test (:data:`reblur.metrics.METRICS`).
+        metrics: per-image metrics reported at validation and test (:data:`reblur.metrics.METRICS`),
+            as ``val/<name>`` and ``test/<name>``. With ``niqe``, the NIQE of the sharp targets is also
+            reported (``val/niqe_target``, ``test/niqe_target``) as the reference to read the deblurred
+            images' NIQE against: computed on the first full pass over each dataset, then repeated.
+        crop_border, y_channel: evaluation conventions of PSNR/SSIM (BasicSR's options; see
+            :mod:`reblur.metrics.full_reference`); ``crop_border`` also applies to NIQE.
     """
 
     def __init__(
@@ -79,6 +84,8 @@ class ReblurTraining(pl.LightningModule):
         reblur_grad_clip: float | None = None,
         max_steps_counts: str = "iterations",
         metrics: Sequence[str] = ("psnr", "ssim", "lpips"),
+        crop_border: int = 0,
+        y_channel: bool = False,
     ) -> None:
         super().__init__()
         if deblur_steps < 1 or reblur_steps < 1:
@@ -110,8 +117,11 @@ class ReblurTraining(pl.LightningModule):
         self.deblur_steps, self.reblur_steps = deblur_steps, reblur_steps
         self.deblur_grad_clip, self.reblur_grad_clip = deblur_grad_clip, reblur_grad_clip
         self.max_steps_counts = max_steps_counts
-        self.val_metrics = ImageQualityMetrics(list(metrics))
-        self.test_metrics = ImageQualityMetrics(list(metrics))
+        self.val_metrics = ImageQualityMetrics(list(metrics), crop_border=crop_border, y_channel=y_channel)
+        self.test_metrics = ImageQualityMetrics(list(metrics), crop_border=crop_border, y_channel=y_channel)
+        # The targets' NIQE does not change between epochs: measured once per stage, then the value is reused.
+        self.target_niqe = NIQE(crop_border=crop_border) if "niqe" in metrics else None
+        self._target_niqe_values: dict[str, torch.Tensor] = {}
         self._scaled_trainers: set[int] = set()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -224,6 +234,8 @@ class ReblurTraining(pl.LightningModule):
         blurry, sharp = batch["blurry"], batch["sharp"]
         deblurred = self.deblur_net(blurry)
         metrics.update(deblurred, sharp)
+        if self.target_niqe is not None and prefix not in self._target_niqe_values and not self.trainer.sanity_checking:
+            self.target_niqe.update(sharp.float())
         n = blurry.shape[0]
         # The input's PSNR is the reference the deblurring gain is read against.
         self.log(f"{prefix}/input_psnr", psnr(blurry.float(), sharp.float()).mean(), batch_size=n, sync_dist=True)
@@ -252,6 +264,17 @@ class ReblurTraining(pl.LightningModule):
         values = metrics.compute()
         self.log_dict({f"{prefix}/{name}": value.float() for name, value in values.items()}, prog_bar=True)
         metrics.reset()
+        if self.target_niqe is not None and not self.trainer.sanity_checking:
+            if prefix not in self._target_niqe_values:
+                self._target_niqe_values[prefix] = self.target_niqe.compute().float()
+                self.target_niqe.reset()
+            # Already reduced over processes by the metric; the same value on every rank.
+            self.log(f"{prefix}/niqe_target", self._target_niqe_values[prefix])
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return self.deblur_net(batch["blurry"]).clamp(0, 1)
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """``{"deblurred": (N, 3, H, W) in [0, 1], "name": list[str] | None}``; for the marker batch of an
+        unreadable photo (see :mod:`reblur.data.folder_images`) only its ``"name"`` and ``"error"``."""
+        if "error" in batch:
+            return {"name": batch["name"], "error": batch["error"]}
+        # Through self.deblur_net on each call: test-time adaptation swaps the network per batch.
+        return {"deblurred": self.deblur_net(batch["blurry"]).clamp(0, 1), "name": batch.get("name")}

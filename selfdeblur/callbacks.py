@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar
 from pytorch_lightning.utilities import rank_zero_warn
+from tqdm import tqdm
 
 from selfdeblur.color import split_luminance
 from selfdeblur.data import GroupBatch, SelfDeblurDataModule
@@ -38,7 +39,9 @@ SUMMARY_FIELDS = (
 def _say(trainer: pl.Trainer, message: str) -> None:
     bar = trainer.progress_bar_callback
     if isinstance(bar, TQDMProgressBar) and bar.is_enabled:
-        bar.print(message)
+        # tqdm.write keeps open bars intact; bar.print would drop the message once the bars are closed
+        # (at the end of training, when the closing report is made).
+        tqdm.write(message)
     else:
         print(message)
 

@@ -196,3 +196,10 @@ def test_bf16_mixed_precision_on_cpu(tmp_path):
     )
     row = summary(out)["camera_k5_seed0"]
     assert np.isfinite(float(row["final_loss"])) and row["steps"] == "6"
+
+
+def test_closing_report_is_printed_after_the_progress_bar_closed(tmp_path, capsys):
+    # The report comes at the end of training, when the bars are closed: it must still reach the terminal.
+    main(["fit", "--config", TINY, "--output.dir", str(tmp_path / "out"), "--trainer.enable_progress_bar", "true"])
+    printed = capsys.readouterr().out
+    assert "wrote 1 image(s)" in printed and "camera_k5_seed0" in printed

@@ -191,3 +191,25 @@ def test_wandb_offline_logs_metrics_and_panels(tmp_path, monkeypatch):
     assert len(runs) == 1
     media = list(runs[0].rglob("*.png"))
     assert any("val_panels" in str(p) for p in media)
+
+
+TTA_CONFIGS = sorted((REPO / "configs" / "reblur" / "tta").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", TTA_CONFIGS, ids=[c.stem for c in TTA_CONFIGS])
+def test_adaptation_configs_switch_adaptation_on_for_test(config, capsys):
+    model = "demo" if config.stem == "demo" else f"{config.stem}_unet_reblur_n1"
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "test",
+                "--config",
+                str(REPO / "configs" / "reblur" / f"{model}.yaml"),
+                "--config",
+                str(config),
+                "--print_config",
+            ]
+        )
+    assert exit_info.value.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "adapt: true" in printed and "steps: 5" in printed

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import SHARED
+from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 from reblur.metrics import ImageQualityMetrics, LPIPSDistance, psnr, ssim
@@ -45,6 +46,71 @@ def test_ssim_matches_scikit_image_gaussian_convention(seed):
         )
         assert ours[i].item() == pytest.approx(reference, abs=1e-6)
     assert ssim(x, x).tolist() == pytest.approx([1.0, 1.0])
+
+
+def matlab_ssim_reference(a: np.ndarray, b: np.ndarray) -> float:
+    """MATLAB's ssim written with scipy: an N-D Gaussian (sigma 1.5, 11 taps), 'replicate' borders, mean of the map."""
+
+    def blur(t):
+        return gaussian_filter(t, 1.5, mode="nearest", truncate=3.5)  # radius int(3.5 * 1.5 + 0.5) = 5
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2, blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    return float((((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))).mean())
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_matlab_ssim_is_the_volume_ssim_with_replicate_borders(channels):
+    x, y = smooth_pair(2, shape=(2, channels, 30, 37))
+    ours = ssim(x, y, convention="matlab")
+    for i in range(2):
+        reference = matlab_ssim_reference(x[i].double().numpy(), y[i].double().numpy())
+        assert ours[i].item() == pytest.approx(reference, abs=1e-4)
+        assert ours[i].item() == pytest.approx(
+            reference, abs=1e-6
+        )  # float64 inside, float32 out: far tighter than asked
+    assert ssim(x, x, convention="matlab").tolist() == pytest.approx([1.0, 1.0])
+    # It is a different convention from the per-channel one (here by more than 0.01), not a rounding.
+    if channels == 3:
+        assert (ours - ssim(x, y)).abs().min().item() > 0.01
+    with pytest.raises(ValueError, match="convention"):
+        ssim(x, y, convention="skimage")
+
+
+def test_y_channel_and_border_crop_follow_basicsr():
+    x, y = smooth_pair(3, shape=(2, 3, 24, 28))
+    crop = 4
+
+    def luma(t):  # BasicSR's bgr2ycbcr(y_only=True) on [0, 1] RGB, as 8-bit levels (not rounded)
+        r, g, b = t.double().numpy()
+        return 16 + 65.481 * r + 128.553 * g + 24.966 * b
+
+    for i in range(2):
+        a, b = luma(x[i])[crop:-crop, crop:-crop], luma(y[i])[crop:-crop, crop:-crop]
+        expected_psnr = 10 * np.log10(255**2 / np.mean((a - b) ** 2))
+        assert psnr(x, y, crop_border=crop, y_channel=True)[i].item() == pytest.approx(expected_psnr, abs=1e-4)
+        expected_ssim = structural_similarity(
+            a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
+        )
+        assert ssim(x, y, crop_border=crop, y_channel=True)[i].item() == pytest.approx(expected_ssim, abs=1e-4)
+        assert ssim(x, y, crop_border=crop, y_channel=True, convention="matlab")[i].item() == pytest.approx(
+            matlab_ssim_reference(a / 255, b / 255), abs=1e-4
+        )
+    with pytest.raises(ValueError, match="crop_border=12 leaves nothing"):
+        psnr(x, y, crop_border=12)
+
+
+def test_metric_options_reach_the_metrics_that_take_them():
+    x, y = smooth_pair(4, shape=(2, 3, 100, 100))
+    metric = ImageQualityMetrics(["psnr", "ssim", "ssim_matlab", "niqe"], crop_border=2, y_channel=True)
+    values = metric.per_image(x, y)
+    assert torch.allclose(values["psnr"], psnr(x, y, crop_border=2, y_channel=True))
+    assert torch.allclose(values["ssim"], ssim(x, y, crop_border=2, y_channel=True))
+    assert torch.allclose(values["ssim_matlab"], ssim(x, y, crop_border=2, y_channel=True, convention="matlab"))
+    from reblur.metrics import niqe
+
+    assert torch.allclose(values["niqe"], niqe(x.clamp(0, 1), crop_border=2))
 
 
 def test_metric_accumulates_the_mean_of_per_image_values():

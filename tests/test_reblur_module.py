@@ -210,4 +210,23 @@ def test_predict_returns_the_clamped_deblurred_test_frames():
     for prediction, batch in zip(predictions, batches):
         with torch.no_grad():
             expected = module.deblur_net(batch["blurry"]).clamp(0, 1)
-        assert torch.equal(prediction, expected)
+        assert torch.equal(prediction["deblurred"], expected) and prediction["name"] == batch["name"]
+
+
+def test_niqe_of_the_sharp_targets_is_measured_once_and_reported_with_every_validation():
+    from reblur.metrics import niqe
+
+    module = tiny_module(metrics=["psnr", "niqe"])
+    data = tiny_data(image_size=96, pairs_per_image=1)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    updates = []
+    original_update = module.target_niqe.update
+    module.target_niqe.update = lambda images: (updates.append(images.shape[0]), original_update(images))[1]
+    first = trainer.validate(module, datamodule=data, verbose=False)[0]
+    second = trainer.validate(module, datamodule=data, verbose=False)[0]
+    sharp = torch.cat([batch["sharp"] for batch in data.val_dataloader()])
+    expected = niqe(sharp).mean().item()
+    assert first["val/niqe_target"] == pytest.approx(expected, abs=1e-4)
+    assert second["val/niqe_target"] == first["val/niqe_target"]
+    assert sum(updates) == len(sharp)  # only the first pass measured the targets
+    assert first["val/niqe"] != pytest.approx(first["val/niqe_target"])  # the deblurred images are measured apart

@@ -9,7 +9,7 @@ import torch
 from conftest import SHARED
 
 from reblur.metrics import NIQE, ImageQualityMetrics, matlab_imresize, niqe
-from reblur.metrics.niqe import aggd_fit
+from reblur.metrics.niqe import _RATIOS, aggd_fit, nearest_ratio_index
 from selfdeblur.image_io import read_image
 
 BABOON = SHARED / "niqe" / "baboon.png"
@@ -23,7 +23,8 @@ def baboon() -> torch.Tensor:
 
 
 def test_baboon_matches_the_matlab_reference(baboon):
-    assert niqe(baboon).item() == pytest.approx(5.72957338, abs=1e-3)
+    # The issue asks for 1e-3; on CPU the separable MSCN filtering (as MATLAB's imfilter) gives 4e-7.
+    assert niqe(baboon).item() == pytest.approx(5.72957338, abs=1e-5)
 
 
 def test_horizontal_flip_changes_little(baboon):
@@ -34,7 +35,8 @@ def test_horizontal_flip_changes_little(baboon):
 
 def test_batched_equals_one_by_one(baboon):
     crops = torch.cat([baboon[..., :192, :288], baboon[..., 200:392, 100:388]])
-    batched = niqe(crops)
+    batched = niqe(crops, chunk_size=2)  # truly batched (the CPU default goes one by one)
+    assert torch.allclose(niqe(crops), batched, atol=1e-6)
     singles = torch.cat([niqe(crops[:1]), niqe(crops[1:])])
     assert torch.allclose(batched, singles, atol=1e-6)
     assert batched[0] != batched[1]
@@ -82,3 +84,28 @@ def test_aggd_fit_recovers_known_shapes(sampler, shape):
 def test_too_small_images_are_refused():
     with pytest.raises(ValueError, match="96x96"):
         niqe(torch.rand(1, 3, 64, 200))
+
+
+def test_shape_search_picks_the_nearest_grid_ratio_like_the_release():
+    # The release's argmin over the whole table, against the binary search used here, on ratios spread over
+    # the table, outside it, exactly on grid values and exactly halfway between two of them (ties go low).
+    g = torch.Generator().manual_seed(0)
+    low, high = _RATIOS[0].item(), _RATIOS[-1].item()
+    ratios = torch.cat(
+        [
+            torch.rand(20_000, generator=g, dtype=torch.float64) * (high - low + 0.2) + low - 0.1,
+            _RATIOS[::37],
+            (_RATIOS[1::41] + _RATIOS[:-1:41]) / 2,
+        ]
+    )
+    brute_force = torch.cat([(_RATIOS[None] - r[:, None]).square().argmin(1) for r in ratios.split(2000)])
+    assert torch.equal(nearest_ratio_index(ratios), brute_force)
+    assert bool((_RATIOS.diff() > 0).all())  # what makes the binary search valid
+
+
+def test_one_block_image_uses_a_zero_covariance_like_matlab(baboon):
+    block = baboon[..., :96, :96]
+    features_only_pristine = niqe(block).item()
+    assert math.isfinite(features_only_pristine) and features_only_pristine > 0
+    with pytest.raises(ValueError, match="no 96x96 block"):
+        niqe(torch.full((1, 3, 96, 96), 0.5))

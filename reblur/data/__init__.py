@@ -7,6 +7,7 @@ from reblur.data.datamodule import (
     SyntheticPairsDataModule,
     evenly_spaced,
 )
+from reblur.data.folder_images import FolderImages, RankShare, is_unreadable
 from reblur.data.layouts import ImagePair, PairedDataError, check_pairs, folder_pairs, gopro_pairs, reds_pairs
 from reblur.data.paired_dataset import PairedImageDataset, TensorPair
 from reblur.data.synthetic_pairs import (
@@ -23,12 +24,14 @@ from reblur.data.synthetic_pairs import (
 
 __all__ = [
     "DEFAULT_SKIMAGE_IMAGES",
+    "FolderImages",
     "GoProDataModule",
     "ImagePair",
     "PairedDataError",
     "PairedDataModule",
     "PairedImageDataset",
     "REDSDataModule",
+    "RankShare",
     "SyntheticPair",
     "SyntheticPairsDataModule",
     "TensorPair",
@@ -37,6 +40,7 @@ __all__ = [
     "fit_square",
     "folder_pairs",
     "gopro_pairs",
+    "is_unreadable",
     "kernel_seed",
     "load_skimage",
     "make_pairs",

@@ -28,17 +28,23 @@ DataModule                         fit (train)      validate / test / predict
 :class:`REDSDataModule`            ``train/``       ``val/`` (REDS test has no public sharp frames)
 :class:`SyntheticPairsDataModule`  train images     held-out images (validation = test)
 =================================  ===============  ============================================
+
+Deblurring real photos: with ``predict_dir`` set (any DataModule), ``predict`` serves every image
+under that folder instead of the table's split, one at a time (photos differ in size); see
+:mod:`reblur.data.folder_images` for the items. Only that folder is needed then: a dataset
+``root`` named by a training config need not exist for ``predict``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
+from reblur.data.folder_images import FolderImages, RankShare
 from reblur.data.layouts import ImagePair, gopro_pairs, reds_pairs
 from reblur.data.paired_dataset import PairedImageDataset, TensorPair
 from reblur.data.synthetic_pairs import DEFAULT_SKIMAGE_IMAGES, synthetic_splits
@@ -73,6 +79,11 @@ class PairedDataModule(pl.LightningDataModule):
         val_max_images: validate on at most this many frames, spread evenly over the split (the
             same ones every time); the test set is always complete.
         drop_last: drop the last incomplete training batch.
+        predict_dir: a folder of photos (searched recursively) for ``predict`` to deblur, one image
+            per batch, instead of the blurry frames of the test split (the default, ``None``).
+            Callbacks may leave images out with :meth:`skip_predictions`. In a distributed run each
+            process gets every ``world_size``-th image (:class:`~reblur.data.folder_images.RankShare`),
+            so no image is served twice.
     """
 
     def __init__(
@@ -88,6 +99,7 @@ class PairedDataModule(pl.LightningDataModule):
         val_batch_size: int = 1,
         val_max_images: int | None = None,
         drop_last: bool = True,
+        predict_dir: str | None = None,
     ):
         super().__init__()
         # Records the arguments of the subclass too (Lightning walks the __init__ frames); loggers show them.
@@ -110,9 +122,12 @@ class PairedDataModule(pl.LightningDataModule):
         self.val_batch_size = val_batch_size
         self.val_max_images = val_max_images
         self.drop_last = drop_last
+        self.predict_dir = predict_dir
         self.train_set: PairedImageDataset | None = None
         self.val_set: Subset | None = None
         self.test_set: PairedImageDataset | None = None
+        self.predict_set: FolderImages | None = None
+        self._skipped_predictions: set[str] = set()
 
     def pairs(self, split: Split) -> Sequence[ImagePair | TensorPair]:
         """The pairs of ``split`` (found and checked); subclasses implement this."""
@@ -140,16 +155,22 @@ class PairedDataModule(pl.LightningDataModule):
         if stage in ("fit", "validate", None) and self.val_set is None:
             full = PairedImageDataset(self.pairs("val"), crop_size=None, where=self.describe("val"))
             self.val_set = Subset(full, evenly_spaced(len(full), self.val_max_images))
-        if stage in ("test", "predict", None) and self.test_set is None:
+        test_split_predicts = stage == "predict" and self.predict_dir is None
+        if (stage in ("test", None) or test_split_predicts) and self.test_set is None:
             self.test_set = PairedImageDataset(self.pairs("test"), crop_size=None, where=self.describe("test"))
+        if stage in ("predict", None) and self.predict_dir is not None and self.predict_set is None:
+            self.predict_set = FolderImages(self.predict_dir)
 
-    def _loader(self, dataset, batch_size: int, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _loader(
+        self, dataset, batch_size: int, shuffle: bool, drop_last: bool, sampler: Sampler | None = None
+    ) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before asking for a dataloader")
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
@@ -165,9 +186,38 @@ class PairedDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.val_batch_size, shuffle=False, drop_last=False)
 
+    def _predict_source(self) -> FolderImages | PairedImageDataset:
+        source = self.predict_set if self.predict_dir is not None else self.test_set
+        if source is None:
+            raise RuntimeError(f"{type(self).__name__}: call setup('predict') before predicting")
+        return source
+
+    def predict_names(self) -> list[str]:
+        """The names of all images ``predict`` serves, skipped ones included: paths relative to
+        ``predict_dir``, or the test split's pair names."""
+        source = self._predict_source()
+        return list(source.names) if isinstance(source, FolderImages) else [pair.name for pair in source.pairs]
+
+    def skip_predictions(self, names: Iterable[str]) -> None:
+        """Leave the images called ``names`` out of the next :meth:`predict_dataloader` (e.g. those
+        whose outputs exist already); replaces any earlier call's names."""
+        self._skipped_predictions = set(names)
+
     def predict_dataloader(self) -> DataLoader:
-        """The test split's blurry frames (batches also carry ``sharp`` and ``name``)."""
-        return self._loader(self.test_set, self.val_batch_size, shuffle=False, drop_last=False)
+        """The photos of ``predict_dir``, one per batch; without it, the test split's blurry frames
+        (batches also carry ``sharp`` and ``name``). Names passed to :meth:`skip_predictions` are left
+        out, and a distributed run serves each process its own share."""
+        source: Dataset = self._predict_source()
+        if self._skipped_predictions:
+            names = self.predict_names()
+            source = Subset(source, [i for i, name in enumerate(names) if name not in self._skipped_predictions])
+        sampler = None
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            sampler = RankShare(source, num_replicas=trainer.world_size, rank=trainer.global_rank)
+        # Photos differ in size, so they do not stack: one per batch.
+        batch_size = 1 if self.predict_dir is not None else self.val_batch_size
+        return self._loader(source, batch_size, shuffle=False, drop_last=False, sampler=sampler)
 
 
 class GoProDataModule(PairedDataModule):

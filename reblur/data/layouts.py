@@ -96,8 +96,11 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _images_in(folder: Path, recursive: bool = False) -> dict[str, Path]:
-    """Images in ``folder`` keyed by their POSIX path relative to it."""
+def find_images(folder: Path, recursive: bool = False) -> dict[str, Path]:
+    """Image files in ``folder`` (subfolders too if ``recursive``) keyed by their POSIX path relative to it.
+
+    Hidden files and suffixes other than :data:`selfdeblur.image_io.IMAGE_EXTENSIONS` are left out.
+    """
     found = folder.rglob("*") if recursive else folder.iterdir()
     return {p.relative_to(folder).as_posix(): p for p in found if _is_image(p)}
 
@@ -208,7 +211,7 @@ def gopro_pairs(
             problems.append(f"sequence '{seq}' has no '{d.name}/' folder{hint}")
         if missing:
             continue
-        blurry, sharp = _images_in(blurry_dir), _images_in(sharp_dir)
+        blurry, sharp = find_images(blurry_dir), find_images(sharp_dir)
         if not blurry and not sharp:
             problems.append(f"sequence '{seq}': '{blur_folder}/' and 'sharp/' hold no images")
             continue
@@ -254,7 +257,7 @@ def reds_pairs(
     pairs: list[ImagePair] = []
     for name in sorted(blurry_seqs.keys() & sharp_seqs.keys()):
         blurry_dir, sharp_dir = blurry_seqs[name], sharp_seqs[name]
-        blurry, sharp = _images_in(blurry_dir), _images_in(sharp_dir)
+        blurry, sharp = find_images(blurry_dir), find_images(sharp_dir)
         if not blurry and not sharp:
             problems.append(f"sequence '{name}': '{blurry_dir}' and '{sharp_dir}' hold no images")
             continue
@@ -279,7 +282,7 @@ def folder_pairs(
     ]
     if problems:
         raise PairedDataError(problems, where)
-    blurry, sharp = _images_in(blurry_root, recursive=True), _images_in(sharp_root, recursive=True)
+    blurry, sharp = find_images(blurry_root, recursive=True), find_images(sharp_root, recursive=True)
     if not blurry and not sharp:
         raise PairedDataError([f"'{blurry_root}' and '{sharp_root}' hold no images"], where)
     pairs = _match(blurry, sharp, "", problems, blurry_root, sharp_root)

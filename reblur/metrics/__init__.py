@@ -1,6 +1,6 @@
 """Image quality metrics for deblurring: PSNR, SSIM, LPIPS, NIQE per image, accumulated as torchmetrics."""
 
-from reblur.metrics.full_reference import psnr, ssim
+from reblur.metrics.full_reference import SSIM_CONVENTIONS, psnr, rgb_to_y, ssim
 from reblur.metrics.image_quality import METRICS, ImageQualityMetrics, MetricSpec, register_metric
 from reblur.metrics.lpips_distance import LPIPSDistance
 from reblur.metrics.niqe import NIQE, matlab_imresize, niqe
@@ -8,6 +8,7 @@ from reblur.metrics.niqe import NIQE, matlab_imresize, niqe
 __all__ = [
     "METRICS",
     "NIQE",
+    "SSIM_CONVENTIONS",
     "ImageQualityMetrics",
     "LPIPSDistance",
     "MetricSpec",
@@ -15,5 +16,6 @@ __all__ = [
     "niqe",
     "psnr",
     "register_metric",
+    "rgb_to_y",
     "ssim",
 ]

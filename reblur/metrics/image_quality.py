@@ -1,14 +1,26 @@
 """Per-image quality metrics accumulated over batches and processes (a torchmetrics ``Metric``).
 
-A metric is a function ``(prediction, target) -> (N,)`` registered by name in :data:`METRICS`;
-``needs_target=False`` marks no-reference metrics (they receive ``target=None``), such as NIQE;
-:func:`register_metric` adds more. Validation and test pick metrics by name.
+A metric is a function ``(prediction, target, **options) -> (N,)`` registered by name in
+:data:`METRICS`; ``needs_target=False`` marks no-reference metrics (they receive ``target=None``),
+such as NIQE; ``options`` names the keyword options it accepts (``crop_border``, ``y_channel``);
+:func:`register_metric` adds more. Validation, test and ``reblur evaluate`` pick metrics by name:
+
+===============  =====================================================================  =========
+name             what                                                                   options
+===============  =====================================================================  =========
+``psnr``         PSNR per image, data range 1                                           crop, Y
+``ssim``         SSIM, per-channel 2-D Gaussian (scikit-image / Nah et al. convention)  crop, Y
+``ssim_matlab``  SSIM, MATLAB's 3-D Gaussian over the RGB volume (NAFNet's ``ssim3d``)   crop, Y
+``lpips``        LPIPS v0.1, AlexNet                                                    --
+``niqe``         NIQE, no reference (MATLAB release)                                    crop
+===============  =====================================================================  =========
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torchmetrics import Metric
@@ -20,11 +32,15 @@ from reblur.metrics.niqe import niqe
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A per-image metric: ``compute(prediction, target) -> (N,)``; ``higher_is_better`` for reports."""
+    """A per-image metric: ``compute(prediction, target, **options) -> (N,)``; ``higher_is_better`` for reports.
+
+    ``options`` lists the keyword options of :class:`ImageQualityMetrics` that ``compute`` accepts.
+    """
 
     compute: Callable[..., torch.Tensor]
     needs_target: bool = True
     higher_is_better: bool = True
+    options: tuple[str, ...] = ()
 
 
 def _lpips_alex() -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -32,11 +48,17 @@ def _lpips_alex() -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     return lambda prediction, target: distance(prediction, target)
 
 
+def _niqe(prediction: torch.Tensor, target: None, crop_border: int = 0) -> torch.Tensor:
+    return niqe(prediction, crop_border)
+
+
+_CROP_Y = ("crop_border", "y_channel")
 METRICS: dict[str, MetricSpec] = {
-    "psnr": MetricSpec(psnr),
-    "ssim": MetricSpec(ssim),
+    "psnr": MetricSpec(psnr, options=_CROP_Y),
+    "ssim": MetricSpec(ssim, options=_CROP_Y),
+    "ssim_matlab": MetricSpec(partial(ssim, convention="matlab"), options=_CROP_Y),
     "lpips": MetricSpec(_lpips_alex(), higher_is_better=False),
-    "niqe": MetricSpec(lambda prediction, target: niqe(prediction), needs_target=False, higher_is_better=False),
+    "niqe": MetricSpec(_niqe, needs_target=False, higher_is_better=False, options=("crop_border",)),
 }
 
 
@@ -47,6 +69,9 @@ def register_metric(name: str, spec: MetricSpec) -> None:
 
 class ImageQualityMetrics(Metric):
     """Means over images of the named per-image metrics, e.g. ``("psnr", "ssim", "lpips")``.
+
+    ``crop_border`` and ``y_channel`` (BasicSR's options, see :mod:`reblur.metrics.full_reference`)
+    go to the metrics that accept them: both to PSNR and SSIM, the crop to NIQE; LPIPS ignores them.
 
     ``update(prediction, target)`` takes ``(N, C, H, W)`` batches in [0, 1] (predictions are
     clamped to [0, 1] first, as a saved 8-bit image would be); ``compute()`` returns
@@ -62,12 +87,21 @@ class ImageQualityMetrics(Metric):
 
     full_state_update = False
 
-    def __init__(self, names: Sequence[str] = ("psnr", "ssim", "lpips"), **kwargs) -> None:
+    def __init__(
+        self,
+        names: Sequence[str] = ("psnr", "ssim", "lpips"),
+        crop_border: int = 0,
+        y_channel: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         unknown = [n for n in names if n not in METRICS]
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; available: {sorted(METRICS)}")
+        if crop_border < 0:
+            raise ValueError(f"crop_border must be >= 0, got {crop_border}")
         self.names = list(names)
+        self.options = {"crop_border": crop_border, "y_channel": y_channel}
         self.add_state("sums", default=torch.zeros(len(self.names), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
@@ -80,7 +114,8 @@ class ImageQualityMetrics(Metric):
             spec = METRICS[name]
             if spec.needs_target and target is None:
                 raise ValueError(f"metric {name!r} needs a target image")
-            values[name] = spec.compute(prediction, target if spec.needs_target else None)
+            options = {key: self.options[key] for key in spec.options}
+            values[name] = spec.compute(prediction, target if spec.needs_target else None, **options)
         return values
 
     def update(self, prediction: torch.Tensor, target: torch.Tensor | None = None) -> None:

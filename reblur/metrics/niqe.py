@@ -23,8 +23,14 @@ distributed by BasicSR, ``basicsr/metrics/niqe_pris_params.npz``):
    model: :math:`\sqrt{(\nu_1 - \nu_2)^T \left(\frac{\Sigma_1 + \Sigma_2}{2}\right)^{+} (\nu_1 - \nu_2)}`.
 
 Reference: MATLAB R2021a gives 5.72957338 on BasicSR's ``baboon.png`` (Y channel, no crop); this
-implementation matches it to 1e-3 (``tests/test_reblur_niqe.py``). Everything runs in float64 on the
-device of the input, batched over images of one size.
+implementation gives 5.7295737 on CPU (``tests/test_reblur_niqe.py``). The last digits depend on
+exact zeros: in flat 7x7 neighbourhoods the local mean equals the gray level, the MSCN coefficient is
+0 and the AGGD fit counts it on neither side. MATLAB's ``imfilter`` filters a separable kernel as two
+1-D passes, and so does :func:`_mscn`; a 2-D 7x7 filtering leaves 1e-15 residues there and gives
+5.72996 instead (BasicSR's NumPy NIQE, with a 2-D float32 filtering, gives 5.7295726 here but differs
+from this implementation by 1e-3 on other images). Other devices may round differently and move the
+score in the fourth decimal. Everything runs in float64 on the device of the input, batched over
+images of one size (on CPU one image at a time, see :func:`niqe`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
+
+from reblur.metrics.full_reference import rgb_to_y
 
 BLOCK = 96
 _SHAPES = torch.arange(0.2, 10.0005, 0.001, dtype=torch.float64)  # the release's gam = 0.2:0.001:10
@@ -62,6 +70,19 @@ def _shape_ratio(shape: torch.Tensor) -> torch.Tensor:
 _RATIOS = _shape_ratio(_SHAPES)  # fixed table of the shape search, computed once
 
 
+def nearest_ratio_index(ratio: torch.Tensor) -> torch.Tensor:
+    """Index in the shape grid of the table ratio nearest to each ``ratio`` (the first one on ties).
+
+    The release takes ``argmin((table - r)^2)`` over the 9801 grid shapes. The ratio grows with the
+    shape, so a binary search and a look at both neighbours give the same index without the
+    ``(values x 9801)`` difference table, which made large batches memory-bound.
+    """
+    ratios = _RATIOS.to(ratio.device)
+    upper = torch.searchsorted(ratios, ratio.contiguous()).clamp(1, len(ratios) - 1)
+    lower = upper - 1
+    return torch.where((ratio - ratios[lower]).abs() <= (ratios[upper] - ratio).abs(), lower, upper)
+
+
 def aggd_fit(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Asymmetric generalised Gaussian fit of each row of ``values`` (B, M): shape, left and right spreads.
 
@@ -73,9 +94,7 @@ def aggd_fit(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     gamma_hat = left_std / right_std
     r_hat = values.abs().mean(1).square() / values.square().mean(1)
     r_hat_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / (gamma_hat**2 + 1) ** 2
-    shapes, ratios = _SHAPES.to(values.device), _RATIOS.to(values.device)
-    index = (ratios[None, :] - r_hat_norm[:, None]).square().argmin(1)
-    shape = shapes[index]
+    shape = _SHAPES.to(values.device)[nearest_ratio_index(r_hat_norm)]
     scale = torch.exp(0.5 * (torch.lgamma(1 / shape) - torch.lgamma(3 / shape)))
     invalid = ~torch.isfinite(r_hat_norm)
     shape = torch.where(invalid, torch.nan, shape)
@@ -132,26 +151,37 @@ def matlab_imresize(images: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def gray_levels(images: torch.Tensor, crop_border: int = 0) -> torch.Tensor:
-    """``(N, C, H, W)`` in [0, 1] (C = 1 or 3) -> ``(N, H', W')`` integer gray levels in [0, 255] (float64)."""
+    """``(N, C, H, W)`` in [0, 1] (C = 1 or 3) -> ``(N, H', W')`` integer gray levels in [0, 255] (float64).
+
+    The input is first quantised to 8-bit levels, as the reference reads 8-bit files; so an 8-bit image
+    gives the same gray levels whether it arrives as float32 or float64 (float32's k/255 is not exact,
+    and the luma of a few pixels would round the other way).
+    """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"NIQE needs (N, 1 or 3, H, W) images, got {tuple(images.shape)}")
-    x = images.double().clamp(0, 1)
-    if x.shape[1] == 3:
-        weights = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64, device=x.device)
-        gray = 16 + torch.einsum("nchw,c->nhw", x, weights)
-    else:
-        gray = x[:, 0] * 255
+    levels = (images.double().clamp(0, 1) * 255).round()
+    gray = rgb_to_y(levels, data_range=255)[:, 0]
     if crop_border:
         gray = gray[:, crop_border:-crop_border, crop_border:-crop_border]
     return gray.round()
 
 
 def _mscn(gray: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """MSCN coefficients of ``(N, H, W)`` gray levels with the model's 7x7 Gaussian ``window``.
+
+    The window is an outer product of a normalised 1-D Gaussian (to 1e-16), so the local means are
+    two 7-tap passes, columns then rows, each a weighted sum of shifted views: float64 convolution has
+    no fast kernel on CPU, and these sums are 3.4x faster than ``conv2d`` with the same 1-D taps.
+    """
     pad = window.shape[-1] // 2
-    weights = window[None, None].to(gray)
-    padded = F.pad(gray[:, None], (pad, pad, pad, pad), mode="replicate")  # replicate commutes with squaring
-    mu = F.conv2d(padded, weights)[:, 0]
-    sigma = torch.sqrt((F.conv2d(padded.square(), weights)[:, 0] - mu.square()).abs())
+    taps = window.sum(1).to(gray).tolist()  # the 1-D factor: row sums of g g^T are g, as sum(g) = 1
+    height, width = gray.shape[-2:]
+    padded = F.pad(gray[:, None], (pad, pad, pad, pad), mode="replicate")[:, 0]  # replicate commutes with squaring
+    local = torch.cat([padded, padded.square()])
+    local = sum(tap * local[:, k : k + height, :] for k, tap in enumerate(taps))
+    local = sum(tap * local[:, :, k : k + width] for k, tap in enumerate(taps))
+    mu, mean_square = local.split(gray.shape[0])
+    sigma = torch.sqrt((mean_square - mu.square()).abs())
     return (gray - mu) / (sigma + 1)
 
 
@@ -162,11 +192,23 @@ def _blocks(mscn: torch.Tensor, size: int) -> torch.Tensor:
     return tiles.reshape(n, -1, size, size)
 
 
-def niqe(images: torch.Tensor, crop_border: int = 0) -> torch.Tensor:
+def niqe(images: torch.Tensor, crop_border: int = 0, chunk_size: int | None = None) -> torch.Tensor:
     """NIQE of each ``(N, C, H, W)`` image in [0, 1] (C = 1 or 3) -> ``(N,)``; lower is better.
 
     Images must be at least 96x96 after ``crop_border``. See the module docstring for the protocol.
+    ``chunk_size`` images are processed together (default: 1 on CPU, all on other devices). On CPU
+    the float64 intermediates of a batch outgrow the caches: a batch of eight 1280x720 frames took
+    3x longer per image together than one by one (docs/performance.md).
     """
+    if chunk_size is None:
+        chunk_size = 1 if images.device.type == "cpu" else max(len(images), 1)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    scores = torch.cat([_niqe_chunk(chunk, crop_border) for chunk in images.split(chunk_size)])
+    return scores.to(images.dtype if images.is_floating_point() else torch.float64)
+
+
+def _niqe_chunk(images: torch.Tensor, crop_border: int) -> torch.Tensor:
     gray = gray_levels(images, crop_border)
     n, height, width = gray.shape
     rows, cols = height // BLOCK, width // BLOCK
@@ -189,11 +231,15 @@ def niqe(images: torch.Tensor, crop_border: int = 0) -> torch.Tensor:
         # MATLAB's nanmean (per feature) and nancov (complete rows only).
         finite = torch.isfinite(image_features)
         mu = torch.where(finite, image_features, 0).sum(0) / finite.sum(0)
-        cov = torch.cov(image_features[finite.all(1)].T)
+        complete = image_features[finite.all(1)]
+        if len(complete) == 0:
+            raise ValueError("NIQE is undefined for this image: no 96x96 block has finite features (flat image?)")
+        # MATLAB's cov of a single observation is 0 (torch.cov would give NaN for one 96x96 block).
+        cov = torch.cov(complete.T) if len(complete) > 1 else torch.zeros_like(cov_pristine)
         difference = (mu_pristine - mu)[None]
         inverse = torch.linalg.pinv((cov_pristine + cov) / 2)
         scores.append(torch.sqrt(difference @ inverse @ difference.T)[0, 0])
-    return torch.stack(scores).to(images.dtype if images.is_floating_point() else torch.float64)
+    return torch.stack(scores)
 
 
 class NIQE(Metric):
