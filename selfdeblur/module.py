@@ -221,7 +221,12 @@ class SelfDeblur(pl.LightningModule):
         if batch.step != 0 or len(batch.blurry) != len(batch.names):
             raise RuntimeError(f"group {batch.group} must start at step 0 with its images, got step {batch.step}")
         problems = [self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)]
-        self.problems = nn.ModuleList(problems).to(self.device)
+        problems = nn.ModuleList(problems)
+        if self._trainer is not None:
+            # Built after Lightning converted the module: "64-true" / "16-true" / "bf16-true" must reach them too
+            # (a no-op for "32-true" and the mixed precisions, which autocast instead).
+            problems = self.trainer.precision_plugin.convert_module(problems)
+        self.problems = problems.to(self.device)
         self._noise = [torch.Generator(device=self.device).manual_seed(self.image_seed(n) + 1) for n in batch.names]
         self._tv_weights = [self.tv_weight_for(p) for p in self.problems]
         lr_x, lr_k = self.hparams.lr_image, self.hparams.lr_kernel
