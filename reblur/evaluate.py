@@ -143,8 +143,8 @@ def evaluate_pair(
     with torch.no_grad():
         try:
             values = metrics.per_image(prediction[None].to(device), None if target is None else target[None].to(device))
-        except (ValueError, torch.linalg.LinAlgError) as err:
-            # e.g. an image smaller than NIQE's 96x96 block or SSIM's window, or a degenerate NIQE fit
+        except ValueError as err:
+            # e.g. an image smaller than NIQE's 96x96 block or SSIM's window, or a flat image for NIQE
             raise _SkipError(f"'{prediction_path}': {err}") from err
     return {name: float(value[0]) for name, value in values.items()}
 

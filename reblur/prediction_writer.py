@@ -27,23 +27,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from PIL import Image
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from reblur.data.folder_images import is_unreadable
-from selfdeblur.image_io import IMAGE_EXTENSIONS, atomic_write, to_uint8
+from selfdeblur.image_io import IMAGE_EXTENSIONS, atomic_write, save_image
 
 UNREADABLE_LIST = "unreadable.txt"
-# Quality 95 without chroma subsampling keeps JPEG's own losses well below the deblurring's changes.
-SAVE_OPTIONS: dict[str, dict[str, Any]] = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
-
-
-def save_output(path: Path, image: torch.Tensor) -> Path:
-    """Write a ``(C, H, W)`` [0, 1] image (C = 1 or 3) as 8 bits in the format of ``path``'s suffix, atomically."""
-    array = to_uint8(image)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    options = SAVE_OPTIONS.get(fmt, {})
-    return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format=fmt, **options))
 
 
 def gather_objects(trainer: pl.Trainer, value: Any) -> list[Any]:
@@ -131,7 +120,7 @@ class PredictionWriter(BasePredictionWriter):
             image = prediction["deblurred"][i]
             if gray is not None and bool(gray[i]):
                 image = image.mean(0, keepdim=True)
-            save_output(path, image)
+            save_image(path, image)
             self.written += 1
 
     # -- after predicting -------------------------------------------------------------------------

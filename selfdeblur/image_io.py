@@ -91,11 +91,20 @@ def _umask() -> int:
     return mask
 
 
+# Lossy formats: quality 95 (JPEG without chroma subsampling) keeps the format's own losses well below
+# the changes a deblurring method makes; PIL's default (75) would not.
+SAVE_OPTIONS: dict[str, dict[str, object]] = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
+
+
 def save_image(path: str | os.PathLike, image: torch.Tensor) -> Path:
-    """Write a ``(C, H, W)`` [0, 1] tensor as an 8-bit image (format from the suffix), atomically."""
+    """Write a ``(C, H, W)`` [0, 1] tensor as an 8-bit image (format from the suffix), atomically.
+
+    PNG, TIFF and BMP are lossless; JPEG and WebP are written with :data:`SAVE_OPTIONS`.
+    """
     array = to_uint8(image)
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
-    return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format=fmt))
+    options = SAVE_OPTIONS.get(fmt, {})
+    return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format=fmt, **options))
 
 
 def kernel_to_image(kernel: torch.Tensor) -> torch.Tensor:
