@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from notebook_cells import write_notebook
 
 CELLS: list[tuple[str, str]] = [
     (
@@ -367,17 +366,5 @@ print(f"notebook ran in {time.perf_counter() - started:.0f} s")""",
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in CELLS]
-    for number, cell in enumerate(cells):
-        cell.id = f"cell-{number:02d}"  # stable ids: regenerating gives the same file
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    notebook.metadata["language_info"] = {"name": "python"}
-    return notebook
-
-
 if __name__ == "__main__":
-    target = Path(__file__).with_name("reblur_walkthrough.ipynb")
-    nbformat.write(build(), target)
-    print(f"wrote {target}")
+    write_notebook(CELLS, Path(__file__).with_name("reblur_walkthrough.ipynb"))

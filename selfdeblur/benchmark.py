@@ -1,13 +1,24 @@
-"""Time SelfDeblur's optimisation steps on one image and print one JSON line.
+"""Time SelfDeblur's optimisation steps and print JSON.
 
 Usage::
 
     python -m selfdeblur.benchmark --image ../shared/data/levin/im1_kernel1_img.png --kernel-size 17 --steps 20
+    python -m selfdeblur.benchmark --image ../shared/data/levin/im1_kernel1_img.png --kernel-size 17 --steps 10 \
+        --batch 1 4 8 --paths plain fast stacked
 
 The steps run through the same Lightning ``fit`` as ``selfdeblur fit`` (the paper's network and
-optimiser, fp32 unless ``--precision`` says otherwise). Reported: the median, mean and minimum
-wall-clock seconds per step after ``--warmup`` steps, the process's peak resident memory (and
-peak CUDA memory on a GPU), the device and the torch version.
+optimiser, fp32 unless ``--precision`` says otherwise). ``--batch N`` solves N copies of the image
+as one group (each copy its own problem: own seed, generators and Adam state). Paths:
+
+* ``plain``: NCHW feature maps, direct correlation, the group's problems one after another;
+* ``fast``: the module's defaults (channels_last on CPU, contiguous on GPU; FFT correlation for k >= 9);
+* ``stacked``: the group's problems as one batched call (``model.stack_problems``).
+
+One configuration prints one JSON line: the median, mean and minimum wall-clock seconds per step
+(of the whole group) after ``--warmup`` steps, the same per image, the process's peak resident
+memory (and peak CUDA memory on a GPU), the device and the torch version. Several configurations
+run one subprocess each (so that each peak memory is its own), print one line each, then a last
+line with all of them and each one's speed-up against ``plain`` at the same batch size.
 """
 
 from __future__ import annotations
@@ -17,8 +28,11 @@ import json
 import platform
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,6 +40,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from selfdeblur.api import solver_trainer
+from selfdeblur.blur import correlation_method
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.module import SelfDeblur
 
@@ -67,31 +82,69 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
+PATHS = {
+    "plain": {"memory_format": "contiguous", "stack_problems": False, "blur_method": "direct"},
+    "fast": {},
+    "stacked": {"stack_problems": True},
+}
+
+
+def copies(image: str, batch: int, folder: Path) -> Path:
+    """``folder`` with ``batch`` links ``copy0.png ...`` to ``image`` (distinct names: distinct problems)."""
+    source = Path(image).resolve()
+    if not source.is_file():
+        raise FileNotFoundError(f"--image: no such file: '{image}'")
+    for i in range(batch):
+        (folder / f"copy{i}{source.suffix}").symlink_to(source)
+    return folder
+
+
 def run(
-    image: str, kernel_size: int, steps: int, warmup: int = 3, accelerator: str = "auto", precision: str = "32-true"
+    image: str,
+    kernel_size: int,
+    steps: int,
+    warmup: int = 3,
+    accelerator: str = "auto",
+    precision: str = "32-true",
+    batch: int = 1,
+    path: str = "fast",
 ) -> dict[str, Any]:
-    if steps < 1 or warmup < 0:
-        raise ValueError(f"--steps must be >= 1 and --warmup >= 0, got {steps} and {warmup}")
-    data = SelfDeblurDataModule(images=[image], kernel_size=kernel_size)
-    model = SelfDeblur(steps=warmup + steps)
-    timer = StepTimer()
-    trainer = solver_trainer(accelerator, precision, callbacks=[timer])
-    rss_before = peak_rss_mb()
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    trainer.fit(model, datamodule=data)
+    """Time one configuration in this process."""
+    if steps < 1 or warmup < 0 or batch < 1:
+        raise ValueError(f"--steps and --batch must be >= 1 and --warmup >= 0, got {steps}, {batch} and {warmup}")
+    if path not in PATHS:
+        raise ValueError(f"--paths must be among {list(PATHS)}, got {path!r}")
+    with tempfile.TemporaryDirectory() as folder:
+        data = SelfDeblurDataModule(
+            images=str(copies(image, batch, Path(folder))), kernel_size=kernel_size, images_per_group=batch
+        )
+        model = SelfDeblur(steps=warmup + steps, **PATHS[path])
+        timer = StepTimer()
+        trainer = solver_trainer(accelerator, precision, callbacks=[timer])
+        rss_before = peak_rss_mb()
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        trainer.fit(model, datamodule=data)
+        height, width = data.images[0].size
     timed = timer.seconds[warmup:]
     device = trainer.strategy.root_device
+    median = statistics.median(timed)
     result: dict[str, Any] = {
         "image": image,
-        "height": int(data.images[0].load().shape[-2]),
-        "width": int(data.images[0].load().shape[-1]),
+        "height": int(height),
+        "width": int(width),
         "kernel_size": kernel_size,
+        "batch": batch,
+        "path": path,
+        "memory_format": model.feature_memory_format().__repr__().removeprefix("torch."),
+        "stacked": bool(model.hparams.stack_problems),
+        "blur_method": correlation_method(model.hparams.blur_method, kernel_size),
         "steps_timed": len(timed),
         "warmup": warmup,
-        "median_step_s": round(statistics.median(timed), 4),
+        "median_step_s": round(median, 4),
         "mean_step_s": round(statistics.fmean(timed), 4),
         "min_step_s": round(min(timed), 4),
+        "median_step_s_per_image": round(median / batch, 4),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_mb": round(rss_before, 1),
         "precision": precision,
@@ -104,6 +157,35 @@ def run(
     return result
 
 
+def run_each(args: argparse.Namespace) -> dict[str, Any]:
+    """Every (batch, path) configuration in its own subprocess; their lines, then a summary line."""
+    runs = []
+    for batch in args.batch:
+        for path in args.paths:
+            command = [sys.executable, "-m", "selfdeblur.benchmark", "--image", args.image]
+            command += [
+                "--kernel-size",
+                str(args.kernel_size),
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+            ]
+            command += ["--accelerator", args.accelerator, "--precision", args.precision]
+            command += ["--batch", str(batch), "--paths", path]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"benchmark of batch {batch}, path {path} failed:\n{done.stderr[-3000:]}")
+            line = done.stdout.strip().splitlines()[-1]
+            print(line, flush=True)
+            runs.append(json.loads(line))
+    plain = {r["batch"]: r["median_step_s"] for r in runs if r["path"] == "plain"}
+    for r in runs:
+        if r["batch"] in plain:
+            r["speedup_vs_plain"] = round(plain[r["batch"]] / r["median_step_s"], 3)
+    return {"runs": runs}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", required=True, help="blurry image file")
@@ -112,8 +194,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before")
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     parser.add_argument("--precision", default="32-true", help="Lightning precision, e.g. 32-true, bf16-mixed")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="problems solved together (one or more)")
+    parser.add_argument("--paths", nargs="+", default=["fast"], choices=list(PATHS), help="code paths to time")
     args = parser.parse_args(argv)
-    result = run(args.image, args.kernel_size, args.steps, args.warmup, args.accelerator, args.precision)
+    if len(args.batch) * len(args.paths) == 1:
+        result = run(
+            args.image,
+            args.kernel_size,
+            args.steps,
+            args.warmup,
+            args.accelerator,
+            args.precision,
+            args.batch[0],
+            args.paths[0],
+        )
+    else:
+        result = run_each(args)
     print(json.dumps(result))
     return result
 

@@ -29,6 +29,7 @@ SUMMARY_FIELDS = (
     "seconds",
     "group_size",
     "device",
+    "rank",
     "psnr_db",
     "psnr_shift",
     "blurry_psnr_db",
@@ -71,17 +72,26 @@ class ResultWriter(Callback):
         self.root = Path(dir) if dir else None
         self.rows: dict[str, dict[str, Any]] = {}
         self.written = 0
+        self.rank, self.world_size = 0, 1
 
     # -- resume ------------------------------------------------------------------------------
+    @property
+    def summary_path(self) -> Path:
+        """``summary.csv``; on several processes each writes its own ``summary.rankR.csv``, merged at the end."""
+        return self.root / ("summary.csv" if self.world_size == 1 else f"summary.rank{self.rank}.csv")
+
     def read_summary(self) -> dict[str, dict[str, Any]]:
-        path = self.root / "summary.csv"
-        if not path.is_file():
-            return {}
-        try:
-            with path.open(newline="") as f:
-                return {row["name"]: row for row in csv.DictReader(f)}
-        except (OSError, csv.Error, KeyError) as err:
-            raise ValueError(f"cannot read the summary of earlier results '{path}': {err}") from err
+        """Rows of ``summary.csv`` and of any per-rank summaries (left by a multi-process run that was stopped)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for path in [self.root / "summary.csv", *sorted(self.root.glob("summary.rank*.csv"))]:
+            if not path.is_file():
+                continue
+            try:
+                with path.open(newline="") as f:
+                    rows.update({row["name"]: row for row in csv.DictReader(f)})
+            except (OSError, csv.Error, KeyError) as err:
+                raise ValueError(f"cannot read the summary of earlier results '{path}': {err}") from err
+        return rows
 
     def is_done(self, name: str) -> bool:
         return name in self.rows and all(p.is_file() for p in DeblurResult.paths(self.root, name).values())
@@ -91,6 +101,7 @@ class ResultWriter(Callback):
         if not isinstance(datamodule, SelfDeblurDataModule):
             raise TypeError("ResultWriter needs a SelfDeblurDataModule")
         self.root = Path(self.dir or trainer.default_root_dir)
+        self.rank, self.world_size = trainer.global_rank, trainer.world_size
         self.rows = self.read_summary()
         names = {image.name for image in datamodule.images}
         done = set() if self.overwrite else {n for n in names if self.is_done(n)}
@@ -119,6 +130,7 @@ class ResultWriter(Callback):
             "seconds": f"{result.seconds:.2f}",
             "group_size": result.group_size,
             "device": str(pl_module.device),
+            "rank": trainer.global_rank,
             "psnr_db": "",
             "psnr_shift": "",
             "blurry_psnr_db": "",
@@ -147,16 +159,25 @@ class ResultWriter(Callback):
         self.written += 1
         _say(trainer, report)
 
-    def write_summary(self, datamodule: SelfDeblurDataModule) -> Path:
+    def write_summary(self, datamodule: SelfDeblurDataModule, path: Path | None = None) -> Path:
         order = {image.name: i for i, image in enumerate(datamodule.all_images)}
         rows = sorted(self.rows.values(), key=lambda r: (order.get(r["name"], math.inf), r["name"]))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-        return atomic_write(self.root / "summary.csv", lambda tmp: tmp.write_text(buffer.getvalue()))
+        return atomic_write(path or self.summary_path, lambda tmp: tmp.write_text(buffer.getvalue()))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.world_size > 1:
+            trainer.strategy.barrier("selfdeblur summaries")  # every rank has written its own
+            if self.rank == 0:
+                shards = sorted(self.root.glob("summary.rank*.csv"))
+                self.rows = self.read_summary()
+                self.write_summary(trainer.datamodule, self.root / "summary.csv")
+                for shard in shards:
+                    shard.unlink()
+            trainer.strategy.barrier("selfdeblur summary merged")
         if self.written:
             _say(trainer, f"wrote {self.written} image(s) to '{self.root}' (table: '{self.root / 'summary.csv'}')")
 
@@ -177,7 +198,9 @@ class LatentSnapshots(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: GroupBatch, batch_idx: int
     ) -> None:
         n = batch.step + 1
-        if not self.every_n_steps or not trainer.loggers or (n % self.every_n_steps and n != pl_module.steps):
+        if batch.idle or not self.every_n_steps or not trainer.loggers:
+            return
+        if n % self.every_n_steps and n != pl_module.steps:
             return
         for name, image, kernel in pl_module.snapshot():
             images = {"latent": image.cpu(), "kernel": kernel_to_image(kernel)}
@@ -223,6 +246,9 @@ class SelfDeblurProgressBar(TQDMProgressBar):
     ) -> None:
         bar = self.train_progress_bar
         if bar is None or bar.disable:
+            return
+        if batch.idle:
+            bar.set_description("done; waiting for the other processes")
             return
         if batch.group != self._group:
             self._group = batch.group

@@ -6,6 +6,8 @@ Usage::
     selfdeblur fit --data.images photo.jpg --data.kernel_size 31 --model.steps 2500
     selfdeblur fit --config configs/selfdeblur/levin.yaml --config configs/logger/wandb.yaml
     selfdeblur fit --config configs/selfdeblur/levin.yaml --print_config
+    selfdeblur fit --config configs/selfdeblur/levin.yaml --trainer.devices 4   # images shared among 4 GPUs
+    selfdeblur evaluate --results results/levin --dataset levin [--delta]        # Levin's protocol, Table 3
 
 ``fit`` solves every image of the data source and writes, per image, the deblurred PNG and the
 kernel (PNG and .npy) under ``--output.dir`` (default ``results/selfdeblur``), plus ``summary.csv``;
@@ -15,6 +17,7 @@ Starting the same command again skips the images that are done.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from pytorch_lightning.cli import ArgsType, LightningCLI
@@ -22,6 +25,8 @@ from pytorch_lightning.cli import ArgsType, LightningCLI
 from selfdeblur.callbacks import LatentSnapshots, ResultWriter, SelfDeblurProgressBar
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.module import SelfDeblur
+from selfdeblur.strategy import NAME as STRATEGY_NAME
+from selfdeblur.strategy import asks_for_several_devices
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_epochs": 1,  # one pass over the images; each image's steps are its batches
@@ -46,6 +51,13 @@ class SelfDeblurCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         trainer = config["trainer"]
+        if asks_for_several_devices(trainer.get("devices"), trainer.get("accelerator")) and trainer.get("strategy") in (
+            None,
+            "auto",
+            "ddp",
+        ):
+            # Images are independent problems: one process per device, each with its own share, no DDP wrapper.
+            trainer["strategy"] = STRATEGY_NAME
         if trainer.get("default_root_dir") is None:
             # Logs and the saved config go beside the results unless the user says otherwise.
             trainer["default_root_dir"] = config["output"]["dir"]
@@ -57,6 +69,13 @@ class SelfDeblurCLI(LightningCLI):
 
 def main(args: ArgsType = None) -> None:
     """Run the ``selfdeblur`` command with ``args`` (default: ``sys.argv[1:]``)."""
+    argv = sys.argv[1:] if args is None else args
+    if isinstance(argv, (list, tuple)) and argv and argv[0] == "evaluate":
+        # Scoring needs no Trainer: a plain argparse command (see selfdeblur.evaluate).
+        from selfdeblur.evaluate import main as evaluate
+
+        evaluate(list(argv[1:]))
+        return
     SelfDeblurCLI(
         SelfDeblur,
         SelfDeblurDataModule,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from selfdeblur import synthetic
 from selfdeblur.blur import convolve_valid
@@ -30,6 +30,10 @@ from selfdeblur.metrics import aligned_psnr
 # except kernel 4.
 LEVIN_KERNEL_SIZES = {1: 17, 2: 15, 3: 13, 4: 27, 5: 11, 6: 19, 7: 21, 8: 21}
 _LEVIN_NAME = re.compile(r"^im(\d+)_kernel(\d+)_img$")
+# Lai et al. (CVPR 2016) uniform set: kernel sizes the SelfDeblur authors use for kernel_01..04 (selfdeblur_lai.py).
+LAI_KERNEL_SIZES = {1: 31, 2: 51, 3: 55, 4: 75}
+LAI_CATEGORIES = ("manmade", "natural", "people", "saturated", "text")
+_LAI_NAME = re.compile(r"^(" + "|".join(LAI_CATEGORIES) + r")_(\d+)_kernel_(\d+)$")
 
 
 @dataclass
@@ -102,6 +106,8 @@ class GroupBatch:
 
     ``group`` numbers the groups of this run from 0; ``step`` is the 0-based step within the group;
     ``first_image`` is the 1-based position of the group's first image among ``total_images``.
+    An *idle* batch (``group == -1``, no names) asks for nothing: on several devices, a rank with a
+    smaller share of the images steps through them while the others finish.
     ``blurry`` holds the group's blurry images ``(C, H, W)`` at the group's first step only (empty
     after it: the module keeps what it needs, and the images are not copied to the device each step).
     """
@@ -114,21 +120,53 @@ class GroupBatch:
     first_image: int = 1
     total_images: int = 1
 
+    @property
+    def idle(self) -> bool:
+        return not self.names
+
+
+class InOrder(DistributedSampler):
+    """Every index of the dataset, in order.
+
+    On several devices each rank's dataset is already its own share of the groups
+    (:meth:`SelfDeblurDataModule.rank_share`); being a ``DistributedSampler`` keeps Lightning from
+    replacing this sampler by one that would split the steps of a group between ranks.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__(dataset, num_replicas=1, rank=0, shuffle=False)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.dataset)))
+
 
 class GroupSteps(Dataset):
-    """``len(groups) * steps`` items: item ``i`` is step ``i % steps`` of group ``i // steps``."""
+    """``(len(groups) + idle_groups) * steps`` items: item ``i`` is step ``i % steps`` of group
+    ``i // steps``, then idle batches."""
 
-    def __init__(self, groups: Sequence[Sequence[BlurryImage]], steps: int, first_images: Sequence[int], total: int):
+    def __init__(
+        self,
+        groups: Sequence[Sequence[BlurryImage]],
+        steps: int,
+        first_images: Sequence[int],
+        total: int,
+        idle_groups: int = 0,
+    ):
         self.groups = [list(g) for g in groups]
         self.steps = steps
         self.first_images = list(first_images)
         self.total = total
+        self.idle_groups = idle_groups
 
     def __len__(self) -> int:
-        return len(self.groups) * self.steps
+        return (len(self.groups) + self.idle_groups) * self.steps
 
     def __getitem__(self, index: int) -> GroupBatch:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
         g, step = divmod(index, self.steps)
+        if g >= len(self.groups):
+            return GroupBatch(group=-1, step=step, names=[], kernel_sizes=[], blurry=[], total_images=self.total)
         return GroupBatch(
             group=g,
             step=step,
@@ -212,6 +250,43 @@ def discover_levin(root: str | Path) -> list[BlurryImage]:
     return images
 
 
+def discover_lai(root: str | Path) -> list[BlurryImage]:
+    """Lai et al.'s uniform-blur benchmark in the layout the SelfDeblur authors use.
+
+    ``root/uniform_ycbcr/CATEGORY_NN_kernel_KK.png``: blurry images (the Y channel of Lai et al.'s
+    ``uniform`` images; 5 categories x 5 images x 4 kernels), ``root/ground_truth/CATEGORY_NN.png``:
+    sharp colour images (scored on their Y channel), kernel sizes from :data:`LAI_KERNEL_SIZES`. Kernels
+    are not part of this layout; ``root/kernel/kernel_KK.png`` is used where present.
+    """
+    root = Path(root).expanduser()
+    blurry_dir = root / "uniform_ycbcr"
+    if not blurry_dir.is_dir():
+        raise FileNotFoundError(f"data.images: Lai folder without 'uniform_ycbcr/': '{root}'")
+    images = []
+    for path in sorted(blurry_dir.glob("*.png")):
+        match = _LAI_NAME.match(path.stem)
+        if match is None:
+            continue
+        category, index, k = match.group(1), int(match.group(2)), int(match.group(3))
+        if k not in LAI_KERNEL_SIZES:
+            raise ValueError(f"'{path}': Lai kernels are numbered 01-04, got kernel_{match.group(3)}")
+        sharp = root / "ground_truth" / f"{category}_{index:02d}.png"
+        kernel = root / "kernel" / f"kernel_{k:02d}.png"
+        images.append(
+            BlurryImage(
+                name=path.stem,
+                kernel_size=LAI_KERNEL_SIZES[k],
+                blurry=path,
+                sharp=sharp if sharp.is_file() else None,
+                true_kernel=kernel if kernel.is_file() else None,
+                kernel_size_origin="Lai table",
+            )
+        )
+    if not images:
+        raise ValueError(f"data.images: no Lai images (CATEGORY_NN_kernel_KK.png) in '{blurry_dir}'")
+    return images
+
+
 def orient_true_kernel(blurry: torch.Tensor, sharp: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """Return ``kernel`` in convolution orientation for this blurry/sharp pair, and whether it was rotated.
 
@@ -260,7 +335,8 @@ class SelfDeblurDataModule(pl.LightningDataModule):
     Args:
         images: a folder, an image file, or a list of them; for ``layout="levin"`` the benchmark
             folder. Give either ``images`` or ``synthetic``.
-        layout: ``"files"`` (any images) or ``"levin"`` (Levin et al.'s benchmark layout, with
+        layout: ``"files"`` (any images), ``"lai"`` (Lai et al.'s uniform set, see :func:`discover_lai`),
+            or ``"levin"`` (Levin et al.'s benchmark layout, with
             ground truth and the authors' kernel sizes).
         kernel_size: default kernel size (odd), used where nothing more specific is given.
         kernel_sizes: kernel size per image, by name (relative path without suffix) or file name;
@@ -280,7 +356,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
     def __init__(
         self,
         images: str | list[str] | None = None,
-        layout: Literal["files", "levin"] = "files",
+        layout: Literal["files", "levin", "lai"] = "files",
         kernel_size: int = 31,
         kernel_sizes: dict[str, int] | None = None,
         synthetic: SyntheticBlur | None = None,
@@ -308,17 +384,17 @@ class SelfDeblurDataModule(pl.LightningDataModule):
     def _discover(self) -> list[BlurryImage]:
         if self.synthetic is not None:
             return [self.synthetic.make()]
-        if self.layout == "levin":
+        if self.layout in ("levin", "lai"):
             if not isinstance(self.source, str):
-                raise ValueError("data.images must be one folder for layout 'levin'")
-            found = discover_levin(self.source)
+                raise ValueError(f"data.images must be one folder for layout {self.layout!r}")
+            found = (discover_levin if self.layout == "levin" else discover_lai)(self.source)
         elif self.layout == "files":
             found = [
                 BlurryImage(name=name, kernel_size=self.kernel_size, blurry=path)
                 for name, path in discover_files(self.source, self.recursive)
             ]
         else:
-            raise ValueError(f"data.layout must be 'files' or 'levin', got {self.layout!r}")
+            raise ValueError(f"data.layout must be 'files', 'levin' or 'lai', got {self.layout!r}")
         for image in found:
             sidecar = _sidecar_kernel_size(image.blurry)
             if sidecar is not None:
@@ -377,17 +453,25 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         n = self.images_per_group
         return [self.images[i : i + n] for i in range(0, len(self.images), n)]
 
+    def rank_share(self, rank: int, world_size: int) -> tuple[list[list[BlurryImage]], int]:
+        """The groups rank ``rank`` of ``world_size`` solves (every ``world_size``-th, from ``rank``)
+        and how many idle groups it adds so that every rank runs the same number of steps."""
+        groups = self.groups()
+        mine = groups[rank::world_size]
+        return mine, -(-len(groups) // world_size) - len(mine)
+
     def train_dataloader(self) -> DataLoader:
         steps = getattr(self.trainer.lightning_module, "steps", None) if self.trainer else None
         if not isinstance(steps, int):
             raise RuntimeError("SelfDeblurDataModule serves optimisation steps: use it with a SelfDeblur module")
         position = {image.name: i + 1 for i, image in enumerate(self.all_images)}
-        groups = self.groups()
-        dataset = GroupSteps(groups, steps, [position[g[0].name] for g in groups], len(self.all_images))
-        return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)
+        groups, idle = self.rank_share(self.trainer.global_rank, self.trainer.world_size)
+        dataset = GroupSteps(groups, steps, [position[g[0].name] for g in groups], len(self.all_images), idle)
+        return DataLoader(dataset, batch_size=None, sampler=InOrder(dataset), num_workers=0)
 
 
 __all__ = [
+    "LAI_KERNEL_SIZES",
     "LEVIN_KERNEL_SIZES",
     "BlurryImage",
     "GroupBatch",
@@ -395,5 +479,6 @@ __all__ = [
     "SelfDeblurDataModule",
     "SyntheticBlur",
     "discover_files",
+    "discover_lai",
     "discover_levin",
 ]

@@ -18,7 +18,9 @@ Lightning shape: the DataModule yields one batch per optimisation step (see
 builds fresh generators for each image of the group and resets its optimisers, so one ``fit``
 solves a whole folder, group after group. Images in a group are independent: the summed loss
 gives each its own gradients and Adam's statistics are per parameter, so solving them together
-is equivalent to solving them one by one. Finished images are collected in
+is equivalent to solving them one by one. With ``stack_problems`` the group's images of equal size
+run as one batched call of grouped convolutions (:mod:`selfdeblur.problem_batch`), which is what
+fills a GPU with small images. Finished images are collected in
 :attr:`SelfDeblur.finished` (the :class:`selfdeblur.callbacks.ResultWriter` writes and drains them).
 """
 
@@ -33,7 +35,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from selfdeblur.blur import correlate_valid, to_convolution_kernel
+from selfdeblur.blur import to_convolution_kernel
 from selfdeblur.color import merge_luminance
 from selfdeblur.data import GroupBatch
 from selfdeblur.image_generator import SkipGenerator
@@ -41,7 +43,10 @@ from selfdeblur.kernel_generator import build_kernel_generator
 from selfdeblur.losses import data_fidelity, learning_rate, total_variation
 from selfdeblur.noise_level import estimate_noise_sigma
 from selfdeblur.problem import DeblurProblem, Estimate, make_problem
+from selfdeblur.problem_batch import ProblemBatch
 from selfdeblur.result import DeblurResult
+from selfdeblur.strategy import NAME as STRATEGY_NAME
+from selfdeblur.strategy import IndependentRanks
 
 
 class SelfDeblur(pl.LightningModule):
@@ -73,6 +78,15 @@ class SelfDeblur(pl.LightningModule):
         tv_gain: see ``tv_weight``.
         noise_sigma: noise standard deviation of the blurry images (in [0, 1] units), if known.
         seed: base seed; each image's initialisation depends only on it and the image's name.
+        stack_problems: run the generators of a group's equally sized images as one batched call
+            (``vmap`` over stacked weights) instead of one after another. Same results up to
+            floating-point summation order; it pays where one image leaves the device idle (GPUs).
+        memory_format: layout of G_x's feature maps when not stacking: ``"channels_last"`` (NHWC),
+            ``"contiguous"`` (NCHW), or ``"auto"``: channels_last on CPU, where oneDNN's NHWC
+            convolutions make a Levin step 15-25% faster (docs/performance.md), contiguous elsewhere.
+        blur_method: how the kernel blurs the latent image: ``"direct"`` (a convolution layer),
+            ``"fft"`` (products of FFTs), or ``"auto"``: FFT for kernels of 9x9 and more, where it is 10-200x
+            faster than the direct correlation and closer to the exact result (docs/performance.md).
 
     Example (three lines; :func:`selfdeblur.deblur` wraps the same):
         >>> from selfdeblur import SelfDeblur, SelfDeblurDataModule, SyntheticBlur
@@ -105,6 +119,9 @@ class SelfDeblur(pl.LightningModule):
         tv_gain: float = 50.0,
         noise_sigma: float | None = None,
         seed: int = 0,
+        stack_problems: bool = False,
+        memory_format: Literal["auto", "contiguous", "channels_last"] = "auto",
+        blur_method: Literal["auto", "direct", "fft"] = "auto",
     ) -> None:
         super().__init__()
         _check("model.steps", steps, isinstance(steps, int) and steps > 0, "a positive integer")
@@ -118,6 +135,13 @@ class SelfDeblur(pl.LightningModule):
         _check("model.tv_norm", tv_norm, tv_norm in ("l1", "l2"), "'l1' or 'l2'")
         _check("model.tv_weight", tv_weight, tv_weight == "auto" or float(tv_weight) >= 0, ">= 0 or 'auto'")
         _check("model.noise_sigma", noise_sigma, noise_sigma is None or noise_sigma >= 0, ">= 0")
+        _check("model.blur_method", blur_method, blur_method in ("auto", "direct", "fft"), "'auto', 'direct' or 'fft'")
+        _check(
+            "model.memory_format",
+            memory_format,
+            memory_format in ("auto", "contiguous", "channels_last"),
+            "'auto', 'contiguous' or 'channels_last'",
+        )
         scales = len(image_channels)
         _check("model.non_local_scales", non_local_scales, 0 <= non_local_scales <= scales, f"in [0, {scales}]")
         if len(skip_channels) != len(image_channels):
@@ -129,7 +153,7 @@ class SelfDeblur(pl.LightningModule):
         self.automatic_optimization = False
         self.steps = steps
         self.milestones = sorted(milestones)
-        self.problems = nn.ModuleList()
+        self.problems = ProblemBatch([])
         self.finished: list[DeblurResult] = []
         self._group: int | None = None
         self._noise: list[torch.Generator] = []
@@ -178,6 +202,15 @@ class SelfDeblur(pl.LightningModule):
             self.image_seed(name),
         )
 
+    def feature_memory_format(self) -> torch.memory_format:
+        """Layout of G_x's feature maps (the plain per-problem path; stacked problems are NCHW)."""
+        choice = self.hparams.memory_format
+        if self.hparams.stack_problems:
+            choice = "contiguous"
+        elif choice == "auto":
+            choice = "channels_last" if self.device.type == "cpu" else "contiguous"
+        return torch.channels_last if choice == "channels_last" else torch.contiguous_format
+
     def tv_weight_for(self, problem: DeblurProblem) -> float:
         weight = self.hparams.tv_weight
         if weight != "auto":
@@ -189,10 +222,11 @@ class SelfDeblur(pl.LightningModule):
 
     # -- Lightning hooks ---------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        if self.trainer.world_size > 1:
-            raise NotImplementedError(
-                "SelfDeblur optimises each image on one device; run with trainer.devices=1 "
-                f"(got world size {self.trainer.world_size})"
+        if self.trainer.world_size > 1 and not isinstance(self.trainer.strategy, IndependentRanks):
+            raise ValueError(
+                f"SelfDeblur on {self.trainer.world_size} processes needs trainer.strategy={STRATEGY_NAME!r} "
+                f"(each process solves its own images; got {type(self.trainer.strategy).__name__}, which would "
+                "average gradients between processes). `selfdeblur fit` picks it by itself."
             )
         # Check every image against the generator before any work starts (the DataModule's setup,
         # which runs first, has decoded each image once and recorded its size).
@@ -205,7 +239,7 @@ class SelfDeblur(pl.LightningModule):
         return [torch.optim.Adam([{"params": []}]) for _ in range(count)]
 
     def on_train_batch_start(self, batch: GroupBatch, batch_idx: int) -> None:
-        if batch.group != self._group:
+        if batch.group != self._group and not batch.idle:
             self.start_group(batch)
 
     def on_train_epoch_end(self) -> None:
@@ -226,14 +260,19 @@ class SelfDeblur(pl.LightningModule):
             # Built after Lightning converted the module: "64-true" / "16-true" / "bf16-true" must reach them too
             # (a no-op for "32-true" and the mixed precisions, which autocast instead).
             problems = self.trainer.precision_plugin.convert_module(problems)
-        self.problems = problems.to(self.device)
+        self.problems = ProblemBatch(
+            list(problems.to(self.device)),
+            self.hparams.stack_problems,
+            self.feature_memory_format(),
+            self.hparams.blur_method,
+        )
         self._noise = [torch.Generator(device=self.device).manual_seed(self.image_seed(n) + 1) for n in batch.names]
         self._tv_weights = [self.tv_weight_for(p) for p in self.problems]
         lr_x, lr_k = self.hparams.lr_image, self.hparams.lr_kernel
-        image_params = [_group(p.image_generator, lr_x) for p in self.problems]
-        kernel_params = [_group(p.kernel_generator, lr_k) for p in self.problems]
+        image_params = _group(self.problems.image_parameters(), lr_x)
+        kernel_params = _group(self.problems.kernel_parameters(), lr_k)
         opts = self._optimizers()
-        groups_per_optimizer = [image_params + kernel_params] if len(opts) == 1 else [image_params, kernel_params]
+        groups_per_optimizer = [[image_params, kernel_params]] if len(opts) == 1 else [[image_params], [kernel_params]]
         for opt, groups in zip(opts, groups_per_optimizer):
             _reset(opt)
             for group in groups:
@@ -246,17 +285,24 @@ class SelfDeblur(pl.LightningModule):
         std = self.hparams.input_noise_std
         if std == 0:
             return [None] * len(self.problems)
+        # Drawn in fp32 whatever the precision, so that "64-true" runs see the same noise as fp32 runs.
         return [
-            std * torch.randn(p.image_input.shape, generator=g, device=p.image_input.device, dtype=p.image_input.dtype)
+            std
+            * torch.randn(p.image_input.shape, generator=g, device=p.image_input.device, dtype=torch.float32).to(
+                p.image_input.dtype
+            )
             for p, g in zip(self.problems, self._noise)
         ]
 
     def _loss(self, problem: DeblurProblem, estimate: Estimate, step: int, tv_weight: float) -> torch.Tensor:
-        # Losses in fp32 even under mixed precision: SSIM's constants (1e-4, 9e-4) underflow bf16.
+        # Losses in at least fp32 even under (b)f16: SSIM's constants (1e-4, 9e-4) underflow bf16. In fp64 under
+        # "64-true".
+        dtype = torch.promote_types(problem.target.dtype, torch.float32)
         with torch.autocast(self.device.type, enabled=False):
-            loss = data_fidelity(estimate.reblurred.float(), problem.target, step, self.hparams.mse_steps)
+            target = problem.target.to(dtype)
+            loss = data_fidelity(estimate.reblurred.to(dtype), target, step, self.hparams.mse_steps)
             if tv_weight > 0:
-                loss = loss + tv_weight * total_variation(estimate.latent.float(), self.hparams.tv_norm)
+                loss = loss + tv_weight * total_variation(estimate.latent.to(dtype), self.hparams.tv_norm)
         return loss
 
     def _set_learning_rates(self, step: int) -> None:
@@ -275,16 +321,18 @@ class SelfDeblur(pl.LightningModule):
         return values
 
     def training_step(self, batch: GroupBatch, batch_idx: int) -> None:
+        if batch.idle:
+            return  # this rank's share is done; the other ranks are still solving theirs
         step = batch.step
         self._set_learning_rates(step)
-        estimates = [p(noise) for p, noise in zip(self.problems, self._perturbations())]
+        estimates = self.problems(self._perturbations())
         opts = self._optimizers()
         if len(opts) == 2:
             # SelfDeblur-A: first G_k with G_x fixed ...
             opt_image, opt_kernel = opts
             fixed = [e.latent.detach() for e in estimates]
             kernel_losses = [
-                self._loss(p, Estimate(x, e.filter, correlate_valid(x, e.filter)), step, 0.0)
+                self._loss(p, Estimate(x, e.filter, self.problems.blur(x, e.filter)), step, 0.0)
                 for p, e, x in zip(self.problems, estimates, fixed)
             ]
             self._check_finite(kernel_losses, step)
@@ -293,8 +341,8 @@ class SelfDeblur(pl.LightningModule):
             opt_kernel.step()
             # ... then G_x with the updated G_k fixed.
             with torch.no_grad():
-                filters = [p.kernel_generator(p.kernel_input) for p in self.problems]
-            estimates = [Estimate(e.latent, f, correlate_valid(e.latent, f)) for e, f in zip(estimates, filters)]
+                filters = self.problems.filters()
+            estimates = [Estimate(e.latent, f, self.problems.blur(e.latent, f)) for e, f in zip(estimates, filters)]
             opt = opt_image
         else:
             opt = opts[0]
@@ -326,7 +374,7 @@ class SelfDeblur(pl.LightningModule):
                 DeblurResult(name, image.cpu(), kernel.cpu(), self.steps, loss, seconds, len(self.problems))
             )
         # The last estimates stay available to callbacks (snapshot()) until the next group starts.
-        self.problems = nn.ModuleList()
+        self.problems = ProblemBatch([])
         for opt in self._optimizers():
             _reset(opt)
 
@@ -335,9 +383,9 @@ class SelfDeblur(pl.LightningModule):
         return done
 
 
-def _group(module: nn.Module, lr: float) -> dict:
+def _group(params: list[nn.Parameter], lr: float) -> dict:
     """An optimiser parameter group; ``base_lr`` is the learning rate before decay."""
-    return {"params": list(module.parameters()), "lr": lr, "base_lr": lr}
+    return {"params": params, "lr": lr, "base_lr": lr}
 
 
 def _inner(optimizer: object) -> torch.optim.Optimizer:

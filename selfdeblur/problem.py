@@ -89,13 +89,22 @@ def make_problem(
     seed: int,
 ) -> DeblurProblem:
     """Build a problem with all random initial values drawn from ``seed`` (CPU RNG, fixed order):
-    ``z_x ~ U[0, 0.1)``, then G_x's weights, then G_k's weights, then ``z_k ~ U[0, 0.1)``."""
+    ``z_x ~ U[0, 0.1)``, then G_x's weights, then G_k's weights, then ``z_k ~ U[0, 0.1)``.
+
+    Everything is drawn in float32 whatever the default dtype (Lightning's "64-true" makes it
+    float64 during the fit, which would draw other numbers): a run in another precision starts
+    from the same values, converted."""
     h, w = blurry.shape[-2:]
     pad = kernel_size - 1
+    default_dtype = torch.get_default_dtype()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        z_x = torch.rand(1, input_channels, h + pad, w + pad) * 0.1
-        g_x = image_generator()
-        g_k = kernel_generator(kernel_size)
-        z_k = torch.rand(g_k.input_shape()) * 0.1
+        torch.set_default_dtype(torch.float32)
+        try:
+            z_x = torch.rand(1, input_channels, h + pad, w + pad) * 0.1
+            g_x = image_generator()
+            g_k = kernel_generator(kernel_size)
+            z_k = torch.rand(g_k.input_shape()) * 0.1
+        finally:
+            torch.set_default_dtype(default_dtype)
     return DeblurProblem(name, blurry, kernel_size, g_x, g_k, z_x, z_k)

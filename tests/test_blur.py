@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from scipy.signal import convolve2d
 
-from selfdeblur.blur import ValidBlur, convolve_valid, correlate_valid, to_convolution_kernel, to_correlation_filter
+from selfdeblur.blur import (
+    FFT_FROM_KERNEL_SIZE,
+    ValidBlur,
+    convolve_valid,
+    correlate_valid,
+    correlation_method,
+    fast_fft_size,
+    to_convolution_kernel,
+    to_correlation_filter,
+)
 
 
 def test_correlation_equals_double_loop():
@@ -52,3 +62,30 @@ def test_channels_are_blurred_independently():
     out = correlate_valid(x, f)
     for c in range(3):
         torch.testing.assert_close(out[:, c : c + 1], correlate_valid(x[:, c : c + 1], f))
+
+
+@pytest.mark.parametrize(
+    "shape, kernel", [((2, 3, 20, 17), (5, 5)), ((1, 1, 31, 26), (9, 4)), ((1, 1, 12, 12), (11, 11))]
+)
+def test_fft_correlation_equals_the_direct_one(shape, kernel):
+    """Values and gradients (float64) of the FFT path equal the convolution layer's, for odd, even and
+    rectangular filters and a filter almost as large as the image."""
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(shape, dtype=torch.float64, generator=generator, requires_grad=True)
+    filt = torch.rand(kernel, dtype=torch.float64, generator=generator, requires_grad=True)
+    weights = torch.rand(*shape[:2], shape[2] - kernel[0] + 1, shape[3] - kernel[1] + 1, dtype=torch.float64)
+    results = {}
+    for method in ("direct", "fft"):
+        out = correlate_valid(image, filt, method)
+        grads = torch.autograd.grad((out * weights).sum(), (image, filt))
+        results[method] = (out, *grads)
+    for direct, fft in zip(results["direct"], results["fft"]):
+        torch.testing.assert_close(fft, direct, rtol=0, atol=1e-12)
+
+
+def test_fft_sizes_and_method_choice():
+    assert [fast_fft_size(n) for n in (1, 7, 11, 271, 329, 1310)] == [1, 8, 12, 288, 360, 1350]
+    assert correlation_method("auto", FFT_FROM_KERNEL_SIZE) == "fft"
+    assert correlation_method("auto", FFT_FROM_KERNEL_SIZE - 2) == "direct"
+    with pytest.raises(ValueError, match="method must be"):
+        correlation_method("spectral", 9)

@@ -24,11 +24,19 @@ def fit(model: SelfDeblur, data: SelfDeblurDataModule, callbacks=()) -> pl.Train
 
 
 class LossRecorder(pl.Callback):
-    def __init__(self):
+    """The summed loss after every step, and with ``per_image`` each image's own."""
+
+    def __init__(self, per_image: bool = False):
         self.losses = []
+        self.per_image: dict[str, list[float]] = {} if per_image else None
 
     def on_train_batch_end(self, trainer, pl_module, *args):
         self.losses.append(float(trainer.callback_metrics["loss"]))
+        if self.per_image is not None:
+            for problem, _ in pl_module._latest:  # the last step's problems (kept after the group ends)
+                self.per_image.setdefault(problem.name, []).append(
+                    float(trainer.callback_metrics[f"{problem.name}/loss"])
+                )
 
 
 def test_short_optimisation_recovers_the_kernel():
