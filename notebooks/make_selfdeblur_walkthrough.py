@@ -175,7 +175,8 @@ whole results folder.""",
     ),
     (
         "code",
-        r"""from selfdeblur.evaluate import centre, quantise
+        r"""from selfdeblur.evaluate import quantise
+from selfdeblur.image_generator import center_crop_to
 from selfdeblur.levin_protocol import align_upto_shift, error_ratios, kernel_similarity, psnr_255, ssim_wang
 from selfdeblur.sparse_deconvolution import deconvolve_sparse
 
@@ -183,7 +184,7 @@ y, x_true = blurry[0].double(), sharp[0].double()
 
 
 def nonblind(kernel):
-    return quantise(centre(deconvolve_sparse(y, kernel.double()), *y.shape))
+    return quantise(center_crop_to(deconvolve_sparse(y, kernel.double()), *y.shape))
 
 
 estimate = quantise(result.image[0].double())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from tqdm import tqdm
 
 from selfdeblur.color import split_luminance
 from selfdeblur.data import GroupBatch, SelfDeblurDataModule
-from selfdeblur.image_io import atomic_write, kernel_to_image, save_image, to_uint8
+from selfdeblur.image_io import atomic_write_csv, kernel_to_image, save_image, to_uint8
 from selfdeblur.metrics import aligned_psnr, kernel_distance
 from selfdeblur.result import DeblurResult
 
@@ -162,11 +161,7 @@ class ResultWriter(Callback):
     def write_summary(self, datamodule: SelfDeblurDataModule, path: Path | None = None) -> Path:
         order = {image.name: i for i, image in enumerate(datamodule.all_images)}
         rows = sorted(self.rows.values(), key=lambda r: (order.get(r["name"], math.inf), r["name"]))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        return atomic_write(path or self.summary_path, lambda tmp: tmp.write_text(buffer.getvalue()))
+        return atomic_write_csv(path or self.summary_path, rows, SUMMARY_FIELDS)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.world_size > 1:

@@ -214,6 +214,18 @@ def discover_files(
     return found
 
 
+def _benchmark_image(blurry: Path, kernel_size: int, sharp: Path, kernel: Path, origin: str) -> BlurryImage:
+    """A benchmark image named by its file stem; the ground truth and kernel where their files exist."""
+    return BlurryImage(
+        name=blurry.stem,
+        kernel_size=kernel_size,
+        blurry=blurry,
+        sharp=sharp if sharp.is_file() else None,
+        true_kernel=kernel if kernel.is_file() else None,
+        kernel_size_origin=origin,
+    )
+
+
 def discover_levin(root: str | Path) -> list[BlurryImage]:
     """The Levin et al. benchmark as the SelfDeblur authors ship it.
 
@@ -233,18 +245,8 @@ def discover_levin(root: str | Path) -> list[BlurryImage]:
         i, k = int(match.group(1)), int(match.group(2))
         if k not in LEVIN_KERNEL_SIZES:
             raise ValueError(f"'{path}': Levin kernels are numbered 1-8, got kernel{k}")
-        sharp = root / "gt" / f"im{i}.png"
-        kernel = root / "gt" / f"kernel{k}.png"
-        images.append(
-            BlurryImage(
-                name=path.stem,
-                kernel_size=LEVIN_KERNEL_SIZES[k],
-                blurry=path,
-                sharp=sharp if sharp.is_file() else None,
-                true_kernel=kernel if kernel.is_file() else None,
-                kernel_size_origin="Levin table",
-            )
-        )
+        sharp, kernel = root / "gt" / f"im{i}.png", root / "gt" / f"kernel{k}.png"
+        images.append(_benchmark_image(path, LEVIN_KERNEL_SIZES[k], sharp, kernel, "Levin table"))
     if not images:
         raise ValueError(f"data.images: no Levin images (imI_kernelK_img.png) in '{root}'")
     return images
@@ -270,18 +272,8 @@ def discover_lai(root: str | Path) -> list[BlurryImage]:
         category, index, k = match.group(1), int(match.group(2)), int(match.group(3))
         if k not in LAI_KERNEL_SIZES:
             raise ValueError(f"'{path}': Lai kernels are numbered 01-04, got kernel_{match.group(3)}")
-        sharp = root / "ground_truth" / f"{category}_{index:02d}.png"
-        kernel = root / "kernel" / f"kernel_{k:02d}.png"
-        images.append(
-            BlurryImage(
-                name=path.stem,
-                kernel_size=LAI_KERNEL_SIZES[k],
-                blurry=path,
-                sharp=sharp if sharp.is_file() else None,
-                true_kernel=kernel if kernel.is_file() else None,
-                kernel_size_origin="Lai table",
-            )
-        )
+        sharp, kernel = root / "ground_truth" / f"{category}_{index:02d}.png", root / "kernel" / f"kernel_{k:02d}.png"
+        images.append(_benchmark_image(path, LAI_KERNEL_SIZES[k], sharp, kernel, "Lai table"))
     if not images:
         raise ValueError(f"data.images: no Lai images (CATEGORY_NN_kernel_KK.png) in '{blurry_dir}'")
     return images

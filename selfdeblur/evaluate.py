@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import statistics
 import sys
 from collections.abc import Sequence
@@ -34,8 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from selfdeblur.color import rgb_to_y
 from selfdeblur.data import BlurryImage, discover_lai, discover_levin, orient_true_kernel
-from selfdeblur.image_io import atomic_write, read_image
+from selfdeblur.image_generator import center_crop_to
+from selfdeblur.image_io import atomic_write, atomic_write_csv, read_image
 from selfdeblur.levin_protocol import (
     LEVIN_MAX_SHIFT,
     align_upto_shift,
@@ -74,28 +75,17 @@ def quantise(image: torch.Tensor) -> torch.Tensor:
     return torch.round(image.clamp(0, 1) * 255) / 255
 
 
-def centre(latent: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    top, left = (latent.shape[-2] - height) // 2, (latent.shape[-1] - width) // 2
-    return latent[..., top : top + height, left : left + width]
-
-
 def nonblind(blurry: torch.Tensor, kernel: torch.Tensor, smoothness: float) -> torch.Tensor:
     """The sparse deconvolution of a ``(H, W)`` image, cropped to ``H x W`` and rounded to 8 bits."""
     latent = deconvolve_sparse(blurry, kernel, smoothness=smoothness)
-    return quantise(centre(latent, *blurry.shape[-2:]))
-
-
-def matlab_luma(rgb: torch.Tensor) -> torch.Tensor:
-    """Y of MATLAB's ``rgb2ycbcr`` for ``(3, H, W)`` in [0, 1]: ``(16 + 65.481 R + 128.553 G + 24.966 B) / 255``."""
-    r, g, b = rgb.double()
-    return (16 + 65.481 * r + 128.553 * g + 24.966 * b) / 255
+    return quantise(center_crop_to(latent, *blurry.shape[-2:]))
 
 
 def read_gray(path: Path, luma: bool = False) -> torch.Tensor:
     """A ``(H, W)`` float64 image; with ``luma`` colour images become their ``rgb2ycbcr`` Y channel."""
     image = read_image(path)
     if image.shape[0] == 3 and luma:
-        return matlab_luma(image)
+        return rgb_to_y(image[None].double())[0, 0]  # MATLAB's rgb2ycbcr Y
     if image.shape[0] != 1:
         raise ValueError(f"'{path}': expected a grayscale image for the Levin protocol, got {image.shape[0]} channels")
     return image[0].double()
@@ -207,12 +197,9 @@ def markdown(mean: dict[str, float], count: int, total: int, missing: Sequence[s
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write(path, lambda tmp: tmp.write_text(buffer.getvalue()))
+    """Floats with 6 decimals."""
+    formatted = [{k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()} for row in rows]
+    atomic_write_csv(path, formatted, fields)
 
 
 def data_root(results: Path, data: str | None, dataset: str = "levin") -> Path:

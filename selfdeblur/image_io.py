@@ -7,9 +7,11 @@ half-written file under a final name.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +85,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_csv(path: str | os.PathLike, rows: Iterable[dict], fields: Sequence[str]) -> Path:
+    """Write ``rows`` (dicts; keys beyond ``fields`` ignored) as a CSV table with a header, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write(path, lambda tmp: tmp.write_text(buffer.getvalue()))
 
 
 def _umask() -> int:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from selfdeblur.losses import ssim_map
+
 LEVIN_BORDER = 15
 LEVIN_MAX_SHIFT = 10
 LEVIN_SHIFT_STEP = 0.25
@@ -119,30 +121,12 @@ def psnr_255(image: torch.Tensor, truth: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """MATLAB ``fspecial('gaussian', size, sigma)``: a normalised ``size x size`` Gaussian (float64)."""
-    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
-    return g / g.sum()
-
-
 def ssim_wang(image: torch.Tensor, truth: torch.Tensor, peak: float = 255.0) -> float:
     """Wang et al.'s ``ssim.m`` on images scaled by ``peak``: 11x11 Gaussian (sigma 1.5), K = (0.01, 0.03),
-    L = ``peak``, 'valid' filtering, the mean of the SSIM map."""
-    window = gaussian_window()[None, None]
+    L = ``peak``, 'valid' filtering, the mean of the SSIM map (:func:`selfdeblur.losses.ssim_map`)."""
     a = (peak * image.double())[None, None]
     b = (peak * truth.double())[None, None]
-    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, window)
-
-    mu_a, mu_b = filt(a), filt(b)
-    var_a = filt(a * a) - mu_a**2
-    var_b = filt(b * b) - mu_b**2
-    cov = filt(a * b) - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return float(ssim_map.mean())
+    return float(ssim_map(a, b, c1=(0.01 * peak) ** 2, c2=(0.03 * peak) ** 2, padding=0).mean())
 
 
 def error_ratios(estimate: Aligned, known_kernel: Aligned) -> dict[str, float]:

@@ -29,31 +29,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from selfdeblur.color import rgb_to_y
 from selfdeblur.losses import ssim_map
 
 SSIM_CONVENTIONS = ("gaussian", "matlab")
-
-# ITU-R BT.601 luma for R, G, B in [0, 1] scaled to 8 bits: Y = 16 + 65.481 R + 128.553 G + 24.966 B (MATLAB's
-# rgb2ycbcr, BasicSR's bgr2ycbcr(y_only=True)); Y spans [16, 235] of [0, 255].
-_BT601_Y = (65.481, 128.553, 24.966)
-
-
-def rgb_to_y(images: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    r"""BT.601 luma of ``(N, 3, H, W)`` RGB images in ``[0, data_range]`` -> ``(N, 1, H, W)``, same range.
-
-    :math:`Y = (16 + 65.481 r + 128.553 g + 24.966 b) / 255 \cdot R` with :math:`r, g, b` in [0, 1]
-    (not rounded). One-channel images are returned unchanged.
-
-    >>> (rgb_to_y(torch.ones(1, 3, 1, 1, dtype=torch.float64)) * 255).item()
-    235.0
-    """
-    if images.shape[1] == 1:
-        return images
-    if images.shape[1] != 3:
-        raise ValueError(f"the Y channel needs RGB or one-channel images, got {images.shape[1]} channels")
-    weights = torch.tensor(_BT601_Y, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    rgb = images / data_range
-    return ((rgb * weights).sum(1, keepdim=True) + 16) / 255 * data_range
 
 
 def prepare_pair(
