@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 
 from selfdeblur.callbacks import SelfDeblurProgressBar
 from selfdeblur.data import SelfDeblurDataModule, SyntheticBlur
+from selfdeblur.host_memory import KeepFreedHostMemory
 from selfdeblur.module import SelfDeblur
 from selfdeblur.result import DeblurResult
 
@@ -26,8 +27,13 @@ def solver_trainer(
     precision: str = "32-true",
     progress: bool = False,
     callbacks: Sequence[pl.Callback] = (),
+    keep_host_memory: bool = True,
 ) -> pl.Trainer:
-    """A Trainer for solving images from Python: one device, one pass, no logger, no checkpoints."""
+    """A Trainer for solving images from Python: one device, one pass, no logger, no checkpoints.
+
+    ``keep_host_memory``: on the CPU, keep freed memory in the process for reuse
+    (:mod:`selfdeblur.host_memory`: 0.55 instead of 0.78 s per step at Levin's size on 2 cores).
+    """
     return pl.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -37,7 +43,11 @@ def solver_trainer(
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
-        callbacks=[*callbacks, *([SelfDeblurProgressBar()] if progress else [])],
+        callbacks=[
+            *callbacks,
+            KeepFreedHostMemory(keep_host_memory),
+            *([SelfDeblurProgressBar()] if progress else []),
+        ],
     )
 
 

@@ -10,13 +10,18 @@ The steps run through the same Lightning ``fit`` as ``selfdeblur fit`` (the pape
 optimiser, fp32 unless ``--precision`` says otherwise). ``--batch N`` solves N copies of the image
 as one group (each copy its own problem: own seed, generators and Adam state). Paths:
 
-* ``plain``: NCHW feature maps, direct correlation, the group's problems one after another;
-* ``fast``: the module's defaults (channels_last on CPU, contiguous on GPU; FFT correlation for k >= 9);
+* ``plain``: NCHW feature maps, direct correlation, the group's problems one after another, freed
+  host memory left to the system (the project before issue 6);
+* ``fast``: the defaults (channels_last on CPU, contiguous on GPU; FFT correlation for k >= 9; on the CPU,
+  freed memory kept for reuse: :mod:`selfdeblur.host_memory`);
 * ``stacked``: the group's problems as one batched call (``model.stack_problems``).
+
+``--release-host-memory`` leaves freed memory to the system on every path (to measure that lever alone).
 
 One configuration prints one JSON line: the median, mean and minimum wall-clock seconds per step
 (of the whole group) after ``--warmup`` steps, the same per image, the process's peak resident
-memory (and peak CUDA memory on a GPU), the device and the torch version. Several configurations
+memory (and peak CUDA memory on a GPU), whether freed host memory was kept, the GPU's float32 arithmetic
+(``--float32-precision ieee|tf32``), the device and the torch version. Several configurations
 run one subprocess each (so that each peak memory is its own), print one line each, then a last
 line with all of them and each one's speed-up against ``plain`` at the same batch size.
 """
@@ -42,6 +47,7 @@ from pytorch_lightning.callbacks import Callback
 from selfdeblur.api import solver_trainer
 from selfdeblur.blur import correlation_method
 from selfdeblur.data import SelfDeblurDataModule
+from selfdeblur.host_memory import KeepFreedHostMemory
 from selfdeblur.module import SelfDeblur
 
 
@@ -87,6 +93,8 @@ PATHS = {
     "fast": {},
     "stacked": {"stack_problems": True},
 }
+# Paths that leave freed host memory to the system unless asked otherwise.
+SYSTEM_HOST_MEMORY = {"plain"}
 
 
 def copies(image: str, batch: int, folder: Path) -> Path:
@@ -108,6 +116,8 @@ def run(
     precision: str = "32-true",
     batch: int = 1,
     path: str = "fast",
+    release_host_memory: bool = False,
+    float32_precision: str = "ieee",
 ) -> dict[str, Any]:
     """Time one configuration in this process."""
     if steps < 1 or warmup < 0 or batch < 1:
@@ -118,9 +128,10 @@ def run(
         data = SelfDeblurDataModule(
             images=str(copies(image, batch, Path(folder))), kernel_size=kernel_size, images_per_group=batch
         )
-        model = SelfDeblur(steps=warmup + steps, **PATHS[path])
+        model = SelfDeblur(steps=warmup + steps, float32_precision=float32_precision, **PATHS[path])
         timer = StepTimer()
-        trainer = solver_trainer(accelerator, precision, callbacks=[timer])
+        keep = not release_host_memory and path not in SYSTEM_HOST_MEMORY
+        trainer = solver_trainer(accelerator, precision, callbacks=[timer], keep_host_memory=keep)
         rss_before = peak_rss_mb()
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
@@ -139,6 +150,7 @@ def run(
         "memory_format": model.feature_memory_format().__repr__().removeprefix("torch."),
         "stacked": bool(model.hparams.stack_problems),
         "blur_method": correlation_method(model.hparams.blur_method, kernel_size),
+        "host_memory_kept": any(isinstance(c, KeepFreedHostMemory) and c.applied for c in trainer.callbacks),
         "steps_timed": len(timed),
         "warmup": warmup,
         "median_step_s": round(median, 4),
@@ -148,6 +160,7 @@ def run(
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_mb": round(rss_before, 1),
         "precision": precision,
+        "float32_precision": float32_precision if device.type == "cuda" else None,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu: {cpu_name()}",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -173,6 +186,8 @@ def run_each(args: argparse.Namespace) -> dict[str, Any]:
             ]
             command += ["--accelerator", args.accelerator, "--precision", args.precision]
             command += ["--batch", str(batch), "--paths", path]
+            command += ["--release-host-memory"] if args.release_host_memory else []
+            command += ["--float32-precision", args.float32_precision]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"benchmark of batch {batch}, path {path} failed:\n{done.stderr[-3000:]}")
@@ -196,6 +211,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--precision", default="32-true", help="Lightning precision, e.g. 32-true, bf16-mixed")
     parser.add_argument("--batch", type=int, nargs="+", default=[1], help="problems solved together (one or more)")
     parser.add_argument("--paths", nargs="+", default=["fast"], choices=list(PATHS), help="code paths to time")
+    parser.add_argument(
+        "--float32-precision", default="ieee", choices=["ieee", "tf32"], help="GPU float32 convolutions and products"
+    )
+    parser.add_argument(
+        "--release-host-memory", action="store_true", help="leave freed host memory to the system on every path"
+    )
     args = parser.parse_args(argv)
     if len(args.batch) * len(args.paths) == 1:
         result = run(
@@ -207,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.precision,
             args.batch[0],
             args.paths[0],
+            args.release_host_memory,
+            args.float32_precision,
         )
     else:
         result = run_each(args)

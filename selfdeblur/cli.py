@@ -24,6 +24,7 @@ from pytorch_lightning.cli import ArgsType, LightningCLI
 
 from selfdeblur.callbacks import LatentSnapshots, ResultWriter, SelfDeblurProgressBar
 from selfdeblur.data import SelfDeblurDataModule
+from selfdeblur.host_memory import KeepFreedHostMemory
 from selfdeblur.module import SelfDeblur
 from selfdeblur.strategy import NAME as STRATEGY_NAME
 from selfdeblur.strategy import asks_for_several_devices
@@ -37,8 +38,8 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 
 
 class SelfDeblurCLI(LightningCLI):
-    """LightningCLI with SelfDeblur's result writer (``--output.*``), snapshots (``--snapshots.*``)
-    and progress bar; only the ``fit`` subcommand."""
+    """LightningCLI with SelfDeblur's result writer (``--output.*``), snapshots (``--snapshots.*``),
+    host memory policy on the CPU (``--host_memory.enabled``) and progress bar; only the ``fit`` subcommand."""
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -47,6 +48,7 @@ class SelfDeblurCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_lightning_class_args(ResultWriter, "output")
         parser.add_lightning_class_args(LatentSnapshots, "snapshots")
+        parser.add_lightning_class_args(KeepFreedHostMemory, "host_memory")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from selfdeblur import benchmark
+from selfdeblur.host_memory import runs_on_glibc
 
 
 def test_benchmark_prints_json(tmp_path, capsys):
@@ -23,3 +24,6 @@ def test_benchmark_prints_json(tmp_path, capsys):
     assert 0 < printed["min_step_s"] <= printed["median_step_s"]
     assert printed["peak_rss_mb"] >= printed["rss_before_mb"] > 0
     assert printed["device"].startswith("cpu") and printed["torch"]
+    # The default (fast) path keeps freed host memory on the CPU where the C library is glibc; the GPU's
+    # float32 choice does not apply to a CPU run.
+    assert printed["host_memory_kept"] is runs_on_glibc() and printed["float32_precision"] is None

@@ -123,7 +123,17 @@ def test_colour_photo_gives_colour_result(tmp_path):
 
 def test_print_config_and_shipped_configs(capsys):
     for config, expected in [
-        ("configs/selfdeblur/levin.yaml", ["steps: 5000", "layout: levin", "mse_steps: 1000"]),
+        (
+            "configs/selfdeblur/levin.yaml",
+            # fp32 arithmetic on GPUs and freed host memory kept on CPUs unless a user says otherwise
+            [
+                "steps: 5000",
+                "layout: levin",
+                "mse_steps: 1000",
+                "float32_precision: ieee",
+                "host_memory:\n  enabled: true",
+            ],
+        ),
         ("configs/selfdeblur/real.yaml", ["steps: 2500", "- 1600", "mse_steps: 500", "house: 51"]),
         ("configs/selfdeblur/demo.yaml", ["synthetic:"]),
     ]:
