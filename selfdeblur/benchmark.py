@@ -21,7 +21,8 @@ as one group (each copy its own problem: own seed, generators and Adam state). P
 One configuration prints one JSON line: the median, mean and minimum wall-clock seconds per step
 (of the whole group) after ``--warmup`` steps, the same per image, the process's peak resident
 memory (and peak CUDA memory on a GPU), whether freed host memory was kept, the GPU's float32 arithmetic
-(``--float32-precision ieee|tf32``), the device and the torch version. Several configurations
+(``--float32-precision ieee|tf32``), the device and the torch version; with ``--profile``, torch.profiler's
+self time per operator and step over the timed steps (the profiler slows the steps it times). Several configurations
 run one subprocess each (so that each peak memory is its own), print one line each, then a last
 line with all of them and each one's speed-up against ``plain`` at the same batch size.
 """
@@ -71,6 +72,47 @@ class StepTimer(Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class StepProfiler(Callback):
+    """torch.profiler over the steps after ``warmup``: self time per operator, per step (``--profile``)."""
+
+    def __init__(self, warmup: int, top: int = 12) -> None:
+        self.warmup = warmup
+        self.top = top
+        self.steps = 0
+        self._profiler: torch.profiler.profile | None = None
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if trainer.global_step >= self.warmup and self._profiler is None:
+            activities = [torch.profiler.ProfilerActivity.CPU]
+            if pl_module.device.type == "cuda":
+                activities.append(torch.profiler.ProfilerActivity.CUDA)
+            self._profiler = torch.profiler.profile(activities=activities)
+            self._profiler.__enter__()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self._profiler is not None:
+            self.steps += 1
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._profiler is not None:
+            self._profiler.__exit__(None, None, None)
+
+    def summary(self) -> dict[str, Any]:
+        """Milliseconds per step: all operators' self CPU time, the convolutions' (forward and backward), and
+        the ``top`` operators by self CPU time."""
+        if self._profiler is None or not self.steps:
+            return {}
+        events = self._profiler.key_averages()
+        per_step = {e.key: e.self_cpu_time_total / 1e3 / self.steps for e in events}
+        ranked = sorted(per_step.items(), key=lambda item: -item[1])
+        return {
+            "profiled_steps": self.steps,
+            "self_cpu_ms_per_step": round(sum(per_step.values()), 2),
+            "convolution_ms_per_step": round(sum(v for k, v in per_step.items() if "convolution" in k), 2),
+            "top_ops_ms_per_step": {k: round(v, 2) for k, v in ranked[: self.top]},
+        }
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -118,8 +160,9 @@ def run(
     path: str = "fast",
     release_host_memory: bool = False,
     float32_precision: str = "ieee",
+    profile: bool = False,
 ) -> dict[str, Any]:
-    """Time one configuration in this process."""
+    """Time one configuration in this process (and profile its timed steps if ``profile``)."""
     if steps < 1 or warmup < 0 or batch < 1:
         raise ValueError(f"--steps and --batch must be >= 1 and --warmup >= 0, got {steps}, {batch} and {warmup}")
     if path not in PATHS:
@@ -130,8 +173,10 @@ def run(
         )
         model = SelfDeblur(steps=warmup + steps, float32_precision=float32_precision, **PATHS[path])
         timer = StepTimer()
+        profiler = StepProfiler(warmup) if profile else None
         keep = not release_host_memory and path not in SYSTEM_HOST_MEMORY
-        trainer = solver_trainer(accelerator, precision, callbacks=[timer], keep_host_memory=keep)
+        callbacks = [timer, *([profiler] if profiler else [])]
+        trainer = solver_trainer(accelerator, precision, callbacks=callbacks, keep_host_memory=keep)
         rss_before = peak_rss_mb()
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
@@ -165,6 +210,8 @@ def run(
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
+    if profiler is not None:
+        result["profile"] = profiler.summary()
     if device.type == "cuda":
         result["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return result
@@ -188,6 +235,7 @@ def run_each(args: argparse.Namespace) -> dict[str, Any]:
             command += ["--batch", str(batch), "--paths", path]
             command += ["--release-host-memory"] if args.release_host_memory else []
             command += ["--float32-precision", args.float32_precision]
+            command += ["--profile"] if args.profile else []
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"benchmark of batch {batch}, path {path} failed:\n{done.stderr[-3000:]}")
@@ -217,6 +265,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--release-host-memory", action="store_true", help="leave freed host memory to the system on every path"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="also report torch.profiler's self time per operator and step"
+    )
     args = parser.parse_args(argv)
     if len(args.batch) * len(args.paths) == 1:
         result = run(
@@ -230,6 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.paths[0],
             args.release_host_memory,
             args.float32_precision,
+            args.profile,
         )
     else:
         result = run_each(args)

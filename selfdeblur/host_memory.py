@@ -7,13 +7,14 @@ faulted in page by page (the kernel zero-fills each 4 KiB page) and unmapped aga
 SelfDeblur at Levin's size makes dozens of such tensors per step: each 128-channel feature map at full
 resolution is 128 x 271 x 271 float32 = 37.6 MB, about 9,200 page faults, in the forward pass, again for
 its gradient, and for every padded or concatenated copy. Measured on the 2-core development machine
-(docs/performance.md), this was a third of a step: 0.89-0.98 s per step with the system's policy against
-0.54-0.62 s with freed memory kept, with bitwise the same results.
+(docs/performance.md), this was 30% of a step: 0.76-0.79 s per step with the system's policy against
+0.55-0.56 s with freed memory kept, with bitwise the same results.
 
 :func:`keep_freed_host_memory` sets two documented ``mallopt`` parameters: ``M_MMAP_MAX = 0`` (large blocks
 come from the heap too) and ``M_TRIM_THRESHOLD = -1`` (freed heap memory is never given back), so a block
 freed in one step is reused in the next without faults. The price: memory the process used at its peak
-stays with the process until it ends (its peak resident memory is about the same, see the docs). The setting
+stays with it until it ends, and the peak itself grows because blocks of different sizes reuse the same
+heap with gaps between them (measured: +10% at Levin's size, +30% for a 1280x720 photo; see the docs). The setting
 is for the whole process and cannot be undone; elsewhere than glibc (macOS, musl) nothing is changed.
 
 :class:`KeepFreedHostMemory` applies it when a Trainer runs on the CPU; ``selfdeblur fit`` adds it (turn it

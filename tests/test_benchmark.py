@@ -27,3 +27,15 @@ def test_benchmark_prints_json(tmp_path, capsys):
     # The default (fast) path keeps freed host memory on the CPU where the C library is glibc; the GPU's
     # float32 choice does not apply to a CPU run.
     assert printed["host_memory_kept"] is runs_on_glibc() and printed["float32_precision"] is None
+
+
+def test_benchmark_profile_reports_operators_per_step(tmp_path):
+    path = tmp_path / "blurry.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (36, 36), dtype=np.uint8)).save(path)
+    result = benchmark.run(str(path), kernel_size=5, steps=2, warmup=1, accelerator="cpu", profile=True)
+    profile = result["profile"]
+    assert profile["profiled_steps"] == 2  # the timed steps only
+    ops = profile["top_ops_ms_per_step"]
+    assert any("convolution" in name for name in ops)
+    assert 0 < profile["convolution_ms_per_step"] < profile["self_cpu_ms_per_step"]
+    assert sum(ops.values()) <= profile["self_cpu_ms_per_step"] + 0.1  # the top operators are a part of the whole

@@ -6,16 +6,18 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
+import torch
 
+from selfdeblur import host_memory
 from selfdeblur.host_memory import runs_on_glibc
 
 # Minor page faults counted by the kernel (getrusage) while a 64 MiB tensor is made and filled 4 times,
 # before and after the policy is set. 64 MiB is above glibc's largest mmap threshold (32 MiB), so with
 # the system's policy each tensor is mapped afresh: 16,384 faults of 4 KiB pages each time. With the
-# policy, the heap takes a few rounds to hold a free block that fits (the 64-byte alignment asks for a
-# little more than the block), then the same block is reused.
+# policy, the heap takes a few rounds to hold a free block that fits, then the same block is reused.
 SCRIPT = """
 import json, resource, torch
 from selfdeblur.host_memory import keep_freed_host_memory
@@ -47,12 +49,6 @@ def test_freed_memory_is_reused_without_page_faults():
 
 
 def test_callback_leaves_gpu_runs_and_disabled_runs_alone(monkeypatch):
-    from types import SimpleNamespace
-
-    import torch
-
-    from selfdeblur import host_memory
-
     calls = []
     monkeypatch.setattr(host_memory, "keep_freed_host_memory", lambda: calls.append(1) or True)
 
