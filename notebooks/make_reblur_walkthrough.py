@@ -33,7 +33,7 @@ This notebook
 1. makes synthetic blurry/sharp pairs (scikit-image sample images, random camera-shake kernels);
 2. trains $M_R$ on them and measures, on held-out images, how much it changes a sharp image and a
    poorly deblurred one: the paper's observation;
-3. trains a small $M_D$ with L1 + reblurring loss (`reblur.module.ReblurTraining`, PyTorch Lightning);
+3. trains a small $M_D$ with L1 + reblurring loss (`reblur.lightning_module.ReblurTraining`, PyTorch Lightning);
 4. adapts $M_D$ to one held-out image with the self-reblurring loss, before/after.
 
 Everything runs on the CPU. CI runs this notebook with `NOTEBOOK_QUICK=1` (a minute or two, tiny
@@ -70,10 +70,11 @@ import torch.nn.functional as F
 from reblur.data import SyntheticPairsDataModule
 from reblur.losses import reblurring_module_losses
 from reblur.metrics import psnr
-from reblur.models import ReblurringModule, UNet
-from reblur.module import ReblurTraining
-from reblur.test_time_adaptation import adapt
-from selfdeblur.blur import convolve_valid
+from reblur.networks import ReblurringModule, UNet
+from reblur.lightning_module import ReblurTraining
+from reblur.options import DeblurLoss, Evaluation, NetworkUpdates
+from reblur.adaptation import adapt
+from deblur_core.blur import convolve_valid
 
 # Lightning's hints about dataloader workers and logging are noise in a walkthrough.
 warnings.filterwarnings("ignore", module="pytorch_lightning")
@@ -274,10 +275,10 @@ learning rate. $M_D$ is a small U-Net.""",
 model = ReblurTraining(
     deblur_net=UNet(channels=(16, 32, 64)),
     reblur_net=reblur_net,
-    reblur_weight=1.0,
-    deblur_optimizer=partial(torch.optim.Adam, lr=1e-3),
-    reblur_optimizer=partial(torch.optim.Adam, lr=1e-4),
-    metrics=["psnr", "ssim"],
+    loss=DeblurLoss(reblur_weight=1.0),
+    deblur_updates=NetworkUpdates(partial(torch.optim.Adam, lr=1e-3)),
+    reblur_updates=NetworkUpdates(partial(torch.optim.Adam, lr=1e-4)),
+    evaluation=Evaluation(metrics=("psnr", "ssim")),
 )
 trainer = pl.Trainer(
     max_steps=DEBLUR_ITERATIONS,
@@ -306,7 +307,7 @@ reblur: a few Adam steps (copy of $M_D$, $M_R$ frozen) on the self-reblurring lo
 
 $$\mathcal{L}(\theta) = \| M_R(M_D(B;\theta)) - \mathrm{sg}(M_D(B;\theta)) \|_1$$
 
-(`reblur.test_time_adaptation.adapt`; sg: stop-gradient). Because of the stop-gradient the steps do not
+(`reblur.adaptation.adapt`; sg: stop-gradient). Because of the stop-gradient the steps do not
 follow the gradient of this loss itself: they make the output sharper where $M_R$ amplifies what it changes,
 and the loss may go either way (see the module's docstring). The trained $M_D$ is not modified. A few
 settings are tried first (all parameters, or only biases with `params="norm_bias"`; 10 steps each), then one

@@ -70,7 +70,8 @@ import torch
 
 import selfdeblur
 from selfdeblur.data import LEVIN_KERNEL_SIZES, orient_true_kernel
-from selfdeblur.image_io import read_image, read_kernel, save_image
+from deblur_core.image_io import read_image, save_image
+from selfdeblur.kernel_io import read_kernel
 
 LEVIN = Path(selfdeblur.__file__).resolve().parents[2] / "shared" / "data" / "levin"
 assert LEVIN.is_dir(), f"the Levin data is expected at {LEVIN}"
@@ -176,7 +177,7 @@ whole results folder.""",
     (
         "code",
         r"""from selfdeblur.evaluate import quantise
-from selfdeblur.image_generator import center_crop_to
+from deblur_core.crop import center_crop
 from selfdeblur.levin_protocol import align_upto_shift, error_ratios, kernel_similarity, psnr_255, ssim_wang
 from selfdeblur.sparse_deconvolution import deconvolve_sparse
 
@@ -184,7 +185,7 @@ y, x_true = blurry[0].double(), sharp[0].double()
 
 
 def nonblind(kernel):
-    return quantise(center_crop_to(deconvolve_sparse(y, kernel.double()), *y.shape))
+    return quantise(center_crop(deconvolve_sparse(y, kernel.double()), *y.shape))
 
 
 estimate = quantise(result.image[0].double())

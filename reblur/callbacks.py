@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from selfdeblur.callbacks import log_images
+from deblur_core.image_logging import log_images
 
 
 def image_panel(images: list[torch.Tensor]) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""``reblur`` command line: LightningCLI over :class:`~reblur.module.ReblurTraining` and the paired DataModules.
+"""``reblur`` command line: LightningCLI over :class:`~reblur.lightning_module.ReblurTraining` and the paired
+DataModules.
 
 Usage::
 
@@ -23,7 +24,7 @@ backward passes leaves the other network's parameters without gradient.
 ``--data.predict_dir`` the names are the photos' paths relative to that folder.
 
 ``test`` and ``predict`` with ``--adapt`` adapt a copy of M_D to each image before deblurring it
-(:class:`~reblur.test_time_adaptation.TestTimeAdaptation`, options ``--tta.steps``, ``--tta.lr``,
+(:class:`~reblur.adaptation.TestTimeAdaptation`, options ``--tta.steps``, ``--tta.lr``,
 ``--tta.params``, ``--tta.proximity_weight``, ``--tta.per``; in YAML ``adapt: true`` and a ``tta:``
 block, e.g. ``configs/reblur/tta/demo.yaml``).
 """
@@ -38,11 +39,11 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI
 
+from reblur.adaptation import TestTimeAdaptation
 from reblur.callbacks import RandomStateCheckpoint, ValidationPanels
 from reblur.data import PairedDataModule
-from reblur.module import ReblurTraining
+from reblur.lightning_module import ReblurTraining
 from reblur.prediction_writer import PredictionWriter
-from reblur.test_time_adaptation import TestTimeAdaptation
 
 TRAINER_DEFAULTS: dict[str, Any] = {"log_every_n_steps": 50}
 DDP_UNUSED = "ddp_find_unused_parameters_true"

@@ -4,9 +4,9 @@ Usage::
 
     reblur evaluate --pred results/test --target GOPRO_Large/test_sharp --metrics psnr,ssim,lpips
     reblur evaluate --pred results/test --metrics niqe                      # no-reference: no --target
-    reblur evaluate --pred P --target T --crop_border 4 --y_channel --output eval --overwrite --strict
+    reblur evaluate --pred P --target T --crop_border 4 --color y --output eval --overwrite --strict
 
-Images are read as ``(C, H, W)`` float32 in [0, 1] (:func:`selfdeblur.image_io.read_image`) and
+Images are read as ``(C, H, W)`` float32 in [0, 1] (:func:`deblur_core.image_io.read_image`) and
 evaluated one at a time (frames may differ in size) with the per-image metrics of
 :data:`reblur.metrics.METRICS`; a dataset is summarised by the mean of the per-image values.
 Default metrics: ``psnr,ssim`` with ``--target``, ``niqe`` without.
@@ -52,9 +52,10 @@ from typing import Any, NoReturn
 import torch
 from tqdm import tqdm
 
-from reblur.data.layouts import find_images
+from deblur_core.conventions import FULL_REFERENCE_COLORS, NIQE_COLORS
+from deblur_core.files import atomic_write
+from deblur_core.image_io import ImageReadError, find_images, read_image
 from reblur.metrics.image_quality import METRICS, ImageQualityMetrics
-from selfdeblur.image_io import ImageReadError, atomic_write, read_image
 
 CSV_NAME = "per_image.csv"
 JSON_NAME = "metrics.json"
@@ -258,7 +259,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true", help="missing, unmatched or skipped files are an error")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--crop_border", type=int, default=0, help="pixels cropped from each border before metrics")
-    parser.add_argument("--y_channel", action="store_true", help="PSNR/SSIM on the BT.601 luma (Y) channel")
+    parser.add_argument(
+        "--color",
+        choices=FULL_REFERENCE_COLORS,
+        default="rgb",
+        help="what PSNR and SSIM compare: rgb (every channel; default), y (BasicSR's Y: BT.601 studio-range luma of "
+        "MATLAB's rgb2ycbcr) or gray (MATLAB's rgb2gray); see docs/conventions.md",
+    )
+    parser.add_argument(
+        "--niqe_color",
+        choices=NIQE_COLORS,
+        default="y",
+        help="the gray level NIQE scores: y (default; BasicSR's convert_to='y') or gray (MATLAB's niqe, pyiqa)",
+    )
     return parser
 
 
@@ -276,9 +289,11 @@ def _device(parser: argparse.ArgumentParser, name: str | None) -> torch.device:
 
 def _build_metrics(parser: argparse.ArgumentParser, names: list[str], options: argparse.Namespace):
     try:
-        return ImageQualityMetrics(names, crop_border=options.crop_border, y_channel=options.y_channel)
+        return ImageQualityMetrics(
+            names, crop_border=options.crop_border, color=options.color, niqe_color=options.niqe_color
+        )
     except ValueError as err:
-        parser.error(f"--metrics / --crop_border / --y_channel: {err}")
+        parser.error(f"--metrics / --crop_border / --color: {err}")
 
 
 def _folder_images(parser: argparse.ArgumentParser, option: str, folder: Path) -> dict[str, Path]:
@@ -333,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "options": {
             "metrics": names,
             "crop_border": options.crop_border,
-            "y_channel": options.y_channel,
+            "color": options.color,
+            "niqe_color": options.niqe_color,
             "device": str(device),
             "strict": options.strict,
         },

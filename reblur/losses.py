@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -74,12 +75,25 @@ def reblurring_loss(reblur_net: nn.Module, deblurred: torch.Tensor, sharp: torch
     return l1(reblur_net(deblurred), target)
 
 
-def self_reblurring_loss(reblur_net: nn.Module, deblurred: torch.Tensor) -> torch.Tensor:
+def self_reblurring_loss(
+    reblur_net: nn.Module, deblurred: torch.Tensor, reduction: Literal["mean", "none"] = "mean"
+) -> torch.Tensor:
     r""":math:`\| M_R(M_D(B)) - \mathrm{sg}(M_D(B)) \|_1`: a clean image should not change when reblurred.
 
-    Needs no ground truth; used for test-time adaptation (sg: stop-gradient).
+    Needs no ground truth; test-time adaptation minimises it (sg: stop-gradient). ``reduction="mean"``
+    gives the mean over every element of the batch; ``"none"`` one value per image, ``(N,)``, the mean
+    over its channels and pixels (for images of one size, their mean is the batch value).
+
+    >>> x = torch.rand(2, 3, 4, 4)
+    >>> float(self_reblurring_loss(nn.Identity(), x)), self_reblurring_loss(nn.Identity(), x, "none").shape
+    (0.0, torch.Size([2]))
     """
-    return l1(reblur_net(deblurred), deblurred.detach())
+    per_element = (reblur_net(deblurred) - deblurred.detach()).abs()
+    if reduction == "mean":
+        return per_element.mean()
+    if reduction == "none":
+        return per_element.flatten(1).mean(dim=1)
+    raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
 
 
 # ImageNet statistics the torchvision VGG weights were trained with.

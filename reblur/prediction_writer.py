@@ -29,8 +29,9 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from deblur_core.files import atomic_write
+from deblur_core.image_io import IMAGE_EXTENSIONS, save_image
 from reblur.data.folder_images import is_unreadable
-from selfdeblur.image_io import IMAGE_EXTENSIONS, atomic_write, save_image
 
 UNREADABLE_LIST = "unreadable.txt"
 
@@ -49,7 +50,7 @@ class PredictionWriter(BasePredictionWriter):
     """Writes each image deblurred by ``predict`` under ``output_dir`` (see the module docstring).
 
     Expects ``predict_step`` to return ``{"deblurred": (N, 3, H, W) in [0, 1], "name": list[str]}``
-    (no ``"deblurred"`` for unreadable inputs), as :meth:`reblur.module.ReblurTraining.predict_step` does.
+    (no ``"deblurred"`` for unreadable inputs), as :meth:`reblur.lightning_module.ReblurTraining.predict_step` does.
 
     Args:
         output_dir: the output folder; must not lie inside the DataModule's ``predict_dir``.

@@ -2,7 +2,19 @@
 
 from selfdeblur.api import deblur
 from selfdeblur.data import BlurryImage, SelfDeblurDataModule, SyntheticBlur
-from selfdeblur.module import SelfDeblur
+from selfdeblur.lightning_module import SelfDeblur
+from selfdeblur.options import Compute, Generators, Optimization, TotalVariation
 from selfdeblur.result import DeblurResult
 
-__all__ = ["BlurryImage", "DeblurResult", "SelfDeblur", "SelfDeblurDataModule", "SyntheticBlur", "deblur"]
+__all__ = [
+    "BlurryImage",
+    "Compute",
+    "DeblurResult",
+    "Generators",
+    "Optimization",
+    "SelfDeblur",
+    "SelfDeblurDataModule",
+    "SyntheticBlur",
+    "TotalVariation",
+    "deblur",
+]

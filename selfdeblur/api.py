@@ -1,7 +1,7 @@
 """Solve images from Python, without the command line::
 
-    from selfdeblur import deblur
-    result = deblur("blurry.png", kernel_size=31)
+    from selfdeblur import Optimization, deblur
+    result = deblur("blurry.png", kernel_size=31, optimization=Optimization(steps=2500))
     result.save("out/")  # out/blurry_deblurred.png, out/blurry_kernel.png, out/blurry_kernel.npy
 
 :func:`deblur` builds the DataModule, the module and a :func:`solver_trainer` for one image.
@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from selfdeblur.callbacks import SelfDeblurProgressBar
 from selfdeblur.data import SelfDeblurDataModule, SyntheticBlur
 from selfdeblur.host_memory import KeepFreedHostMemory
-from selfdeblur.module import SelfDeblur
+from selfdeblur.lightning_module import SelfDeblur
 from selfdeblur.result import DeblurResult
 
 
@@ -32,7 +32,7 @@ def solver_trainer(
     """A Trainer for solving images from Python: one device, one pass, no logger, no checkpoints.
 
     ``keep_host_memory``: on the CPU, keep freed memory in the process for reuse
-    (:mod:`selfdeblur.host_memory`: 0.55 instead of 0.78 s per step at Levin's size on 2 cores).
+    (:mod:`selfdeblur.host_memory`; measured in docs/performance.md).
     """
     return pl.Trainer(
         accelerator=accelerator,
@@ -65,7 +65,8 @@ def deblur(
         kernel_size: odd side of the blur kernel to estimate (larger than the blur).
         progress: show a progress bar.
         accelerator: Lightning accelerator (``"auto"`` picks a GPU when there is one).
-        **model_options: arguments of :class:`SelfDeblur` (``steps``, ``lr_image``, ...).
+        **model_options: arguments of :class:`SelfDeblur`: the option groups ``optimization``,
+            ``generators``, ``tv``, ``compute`` (:mod:`selfdeblur.options`) and ``seed``.
     """
     if isinstance(image, SyntheticBlur):
         data = SelfDeblurDataModule(synthetic=image)

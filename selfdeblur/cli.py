@@ -25,7 +25,7 @@ from pytorch_lightning.cli import ArgsType, LightningCLI
 from selfdeblur.callbacks import LatentSnapshots, ResultWriter, SelfDeblurProgressBar
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.host_memory import KeepFreedHostMemory
-from selfdeblur.module import SelfDeblur
+from selfdeblur.lightning_module import SelfDeblur
 from selfdeblur.strategy import NAME as STRATEGY_NAME
 from selfdeblur.strategy import asks_for_several_devices
 

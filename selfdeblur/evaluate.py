@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from selfdeblur.color import rgb_to_y
+from deblur_core.color import rgb_to_y
+from deblur_core.crop import center_crop
+from deblur_core.files import atomic_write, atomic_write_csv
+from deblur_core.image_io import read_image
 from selfdeblur.data import BlurryImage, discover_lai, discover_levin, orient_true_kernel
-from selfdeblur.image_generator import center_crop_to
-from selfdeblur.image_io import atomic_write, atomic_write_csv, read_image
 from selfdeblur.levin_protocol import (
     LEVIN_MAX_SHIFT,
     align_upto_shift,
@@ -78,7 +79,7 @@ def quantise(image: torch.Tensor) -> torch.Tensor:
 def nonblind(blurry: torch.Tensor, kernel: torch.Tensor, smoothness: float) -> torch.Tensor:
     """The sparse deconvolution of a ``(H, W)`` image, cropped to ``H x W`` and rounded to 8 bits."""
     latent = deconvolve_sparse(blurry, kernel, smoothness=smoothness)
-    return quantise(center_crop_to(latent, *blurry.shape[-2:]))
+    return quantise(center_crop(latent, *blurry.shape[-2:]))
 
 
 def read_gray(path: Path, luma: bool = False) -> torch.Tensor:

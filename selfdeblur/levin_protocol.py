@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from selfdeblur.losses import ssim_map
+from deblur_core.ssim import ssim_map
 
 LEVIN_BORDER = 15
 LEVIN_MAX_SHIFT = 10

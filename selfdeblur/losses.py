@@ -2,8 +2,8 @@ r"""Losses of SelfDeblur: the data-fidelity schedule (MSE, then 1 - SSIM) and to
 
 The SSIM here is the one the SelfDeblur authors optimise: an 11x11 Gaussian window with
 :math:`\sigma = 1.5`, constants :math:`C_1 = 0.01^2`, :math:`C_2 = 0.03^2` (images in [0, 1]),
-local statistics computed with 'same'-size **zero-padded** filtering, and the SSIM map averaged over
-all pixels. It is a training loss; evaluation metrics live elsewhere.
+local statistics computed with 'same'-size **zero-padded** filtering (:func:`deblur_core.ssim.ssim_map`),
+and the SSIM map averaged over all pixels. It is a training loss; evaluation metrics live elsewhere.
 """
 
 from __future__ import annotations
@@ -13,42 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-
-def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Normalised 2-D Gaussian window of shape ``(size, size)``."""
-    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g).to(dtype)
-
-
-def ssim_map(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    window_size: int = 11,
-    sigma: float = 1.5,
-    c1: float = 0.01**2,
-    c2: float = 0.03**2,
-    padding: int | None = None,
-) -> torch.Tensor:
-    """SSIM map of two ``(N, C, H, W)`` batches, per channel with a Gaussian window (Wang et al. 2004).
-
-    Local means, population variances and covariance are filtered with ``padding`` zeros on each
-    side: ``None`` gives ``window_size // 2`` ('same' size, zero-padded), ``0`` gives 'valid'
-    filtering (only windows inside the image). ``c1``, ``c2`` must match the data range.
-    """
-    c = x.shape[1]
-    window = gaussian_window(window_size, sigma, x.dtype).to(x.device).expand(c, 1, window_size, window_size)
-    pad = window_size // 2 if padding is None else padding
-
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, window, padding=pad, groups=c)
-
-    mu_x, mu_y = filt(x), filt(y)
-    var_x = filt(x * x) - mu_x**2
-    var_y = filt(y * y) - mu_y**2
-    cov = filt(x * y) - mu_x * mu_y
-    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+from deblur_core.ssim import ssim_map
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:

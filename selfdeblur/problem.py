@@ -8,9 +8,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from selfdeblur.blur import correlate_valid
-from selfdeblur.color import split_luminance
-from selfdeblur.image_generator import center_crop_to
+from deblur_core.blur import correlate_valid
+from deblur_core.color import split_luminance
+from deblur_core.crop import center_crop
 
 
 class Estimate(NamedTuple):
@@ -76,7 +76,7 @@ class DeblurProblem(nn.Module):
 
     def crop(self, latent: torch.Tensor) -> torch.Tensor:
         """Centre ``H x W`` of a latent image (the part the blurry image shows)."""
-        return center_crop_to(latent, self.height, self.width)
+        return center_crop(latent, self.height, self.width)
 
 
 def make_problem(

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from selfdeblur.blur import correlate_valid
+from deblur_core.blur import correlate_valid
 from selfdeblur.problem import DeblurProblem, Estimate
 from selfdeblur.stacked_module import StackedModule, structure
 
@@ -44,7 +44,7 @@ class ProblemBatch(nn.Module):
         memory_format: layout of G_x's 4-D tensors on the plain path (``torch.channels_last`` lets
             oneDNN use its faster NHWC convolutions on CPU). Stacked problems use the default layout.
         blur_method: how G_k's filter is applied to G_x's image (``method`` of
-            :func:`selfdeblur.blur.correlate_valid`).
+            :func:`deblur_core.blur.correlate_valid`).
 
     Iterating over a batch gives the problems; :meth:`forward` gives one :class:`Estimate` each.
     """

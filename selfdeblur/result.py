@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from selfdeblur.image_io import save_image, save_kernel
+from deblur_core.image_io import save_image
+from selfdeblur.kernel_io import save_kernel
 
 
 @dataclass

@@ -4,7 +4,7 @@ The method of Levin et al. (SIGGRAPH 2007, "Image and depth from a conventional 
 aperture"; their ``deconvSps.m``), which the SelfDeblur paper uses for SelfDeblur-Delta (its own kernel)
 and for the known-kernel baseline of the error ratio. Given a blurry image :math:`y` (``H x W``) and a
 kernel :math:`h` (``k x k``, convolution orientation), it estimates the latent image :math:`x` of size
-``(H + k - 1) x (W + k - 1)``, the 'valid' model of :mod:`selfdeblur.blur` (so image borders need no
+``(H + k - 1) x (W + k - 1)``, the 'valid' model of :mod:`deblur_core.blur` (so image borders need no
 assumption, as for real photos), by minimising
 
 .. math::
@@ -22,7 +22,7 @@ Images are ``(B, H, W)`` (or ``(H, W)``) in [0, 1] with kernels ``(B, k, k)`` (o
 per image; all of a batch share one size. Computations run in float64 on the inputs' device.
 
 Example:
-    >>> from selfdeblur.blur import convolve_valid
+    >>> from deblur_core.blur import convolve_valid
     >>> sharp = torch.rand(40, 40, dtype=torch.float64)
     >>> kernel = torch.full((5, 5), 1 / 25, dtype=torch.float64)
     >>> blurry = convolve_valid(sharp[None, None], kernel)[0, 0]  # 36 x 36
@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from selfdeblur.blur import correlate_valid_fft, to_correlation_filter
+from deblur_core.blur import correlate_valid_fft, to_correlation_filter
 
 # Derivative filters (correlation orientation) and their weights c_d.
 _DERIVATIVES: list[tuple[list[list[float]], float]] = [

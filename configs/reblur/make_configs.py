@@ -1,6 +1,6 @@
 """Write the dataset x model x loss configs of this folder: ``python configs/reblur/make_configs.py``.
 
-The 18 files are generated so that they differ only where they should; ``tests/test_reblur_cli.py``
+The 18 files are generated so that they differ only where they should; ``tests/reblur/test_cli.py``
 checks that the committed files equal this script's output and that each one parses.
 """
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ITERATIONS = 300_000  # training iterations (batches); see reblur.module for how Lightning counts steps
+ITERATIONS = 300_000  # training iterations (batches); see reblur.lightning_module for how Lightning counts steps
 
 DATASETS = {
     "gopro": (
@@ -25,9 +25,9 @@ DATASETS = {
     ),
 }
 MODELS = {
-    "unet": ("U-Net", "reblur.models.UNet"),
-    "srn": ("SRN (Tao et al., CVPR 2018)", "reblur.models.SRN"),
-    "dhn": ("DHN, DMPHN 1-2-4 (Zhang et al., CVPR 2019)", "reblur.models.DHN"),
+    "unet": ("U-Net", "reblur.networks.UNet"),
+    "srn": ("SRN (Tao et al., CVPR 2018)", "reblur.networks.SRN"),
+    "dhn": ("DHN, DMPHN 1-2-4 (Zhang et al., CVPR 2019)", "reblur.networks.DHN"),
 }
 LOSSES = {
     "l1": ("L1 only (baseline)", None),
@@ -35,15 +35,16 @@ LOSSES = {
     "reblur_n2": ("L1 + reblurring loss, M_R with 2 ResBlocks (n2)", 2),
 }
 
-OPTIMIZER = """  {net}_optimizer:
-    class_path: torch.optim.Adam
-    init_args:
-      lr: 1.0e-4
-  {net}_scheduler:
-    class_path: torch.optim.lr_scheduler.CosineAnnealingLR
-    init_args:
-      T_max: {iterations}
-      eta_min: 1.0e-6
+UPDATES = """  {net}_updates:
+    optimizer:
+      class_path: torch.optim.Adam
+      init_args:
+        lr: 1.0e-4
+    scheduler:
+      class_path: torch.optim.lr_scheduler.CosineAnnealingLR
+      init_args:
+        T_max: {iterations}
+        eta_min: 1.0e-6
 """
 
 
@@ -73,18 +74,20 @@ def config(dataset: str, model: str, loss: str) -> str:
     if n_blocks is not None:
         lines += [
             "  reblur_net:",
-            "    class_path: reblur.models.ReblurringModule",
+            "    class_path: reblur.networks.ReblurringModule",
             "    init_args:",
             f"      n_blocks: {n_blocks}",
-            "  reblur_weight: 1.0",
-            "  pseudo_sharp: true",
+            "  loss:",
+            "    reblur_weight: 1.0",
+            "    pseudo_sharp: true",
         ]
     text = "\n".join(lines) + "\n"
-    text += OPTIMIZER.format(net="deblur", iterations=ITERATIONS)
+    text += UPDATES.format(net="deblur", iterations=ITERATIONS)
     if n_blocks is not None:
-        text += OPTIMIZER.format(net="reblur", iterations=ITERATIONS)
+        text += UPDATES.format(net="reblur", iterations=ITERATIONS)
     text += (
-        "  metrics: [psnr, ssim, lpips, niqe]\n"
+        "  evaluation:\n"
+        "    metrics: [psnr, ssim, lpips, niqe]\n"
         "data:\n"
         f"  class_path: {data_class}\n"
         "  init_args:\n"

@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from reblur.data.layouts import PairedDataError, find_images
-from selfdeblur.image_io import read_image
+from deblur_core.image_io import find_images, read_image
+from reblur.data.layouts import PairedDataError
 
 
 def is_unreadable(batch: Mapping[str, Any]) -> bool:

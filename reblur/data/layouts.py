@@ -50,7 +50,7 @@ from typing import Literal
 
 from PIL import Image
 
-from selfdeblur.image_io import IMAGE_EXTENSIONS
+from deblur_core.image_io import find_images
 
 GOPRO_TREE = "ROOT/{train,test}/<sequence>/{blur,blur_gamma,sharp}/*.png"
 REDS_TREE = "ROOT/train/train_{blur,sharp}/<sequence>/*.png and ROOT/val/val_{blur,sharp}/<sequence>/*.png"
@@ -90,19 +90,6 @@ class ImagePair:
     sharp: Path
     name: str
     size: tuple[int, int] | None = None
-
-
-def _is_image(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def find_images(folder: Path, recursive: bool = False) -> dict[str, Path]:
-    """Image files in ``folder`` (subfolders too if ``recursive``) keyed by their POSIX path relative to it.
-
-    Hidden files and suffixes other than :data:`selfdeblur.image_io.IMAGE_EXTENSIONS` are left out.
-    """
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return {p.relative_to(folder).as_posix(): p for p in found if _is_image(p)}
 
 
 def _subfolders(folder: Path) -> list[Path]:

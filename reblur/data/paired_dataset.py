@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
+from deblur_core.image_io import read_image
 from reblur.data.layouts import ImagePair, PairedDataError, check_pairs
-from selfdeblur.image_io import read_image
 
 
 @dataclass

@@ -29,14 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deblur_core import motion_blur
+from deblur_core.crop import center_crop
+from deblur_core.image_io import IMAGE_EXTENSIONS, find_images, read_image
+from deblur_core.sample_images import load_skimage
 from reblur.data.layouts import PairedDataError
 from reblur.data.paired_dataset import TensorPair
-from selfdeblur import synthetic
-from selfdeblur.image_io import IMAGE_EXTENSIONS, read_image
 
 # Photographs and micrographs with fine detail, all bundled with scikit-image (no download), at
 # least 300 px on the shorter side. The last two are the default held-out validation images.
@@ -88,27 +89,6 @@ def kernel_seed(seed: int, split: Literal["train", "val"], index: int) -> int:
     return 2 * (seed * _PAIRS_PER_SEED + index) + (split == "val")
 
 
-def load_skimage(name: str) -> torch.Tensor:
-    """A scikit-image sample image ``skimage.data.<name>`` at its native size, ``(C, H, W)`` in [0, 1], C = 1 or 3."""
-    from skimage import data
-
-    loader = getattr(data, name, None)
-    if name.startswith("_") or not callable(loader):
-        raise ValueError(f"skimage.data has no image called {name!r}; bundled choices: {list(DEFAULT_SKIMAGE_IMAGES)}")
-    try:
-        array = np.asarray(loader())
-    except Exception as err:  # images outside the wheel need pooch and a download
-        raise ValueError(f"skimage.data.{name} cannot be loaded offline: {err}") from err
-    if array.dtype == bool:
-        array = array.astype(np.float32)
-    elif np.issubdtype(array.dtype, np.integer):
-        array = array.astype(np.float32) / np.iinfo(array.dtype).max
-    if array.ndim not in (2, 3):
-        raise ValueError(f"skimage.data.{name} is not an image (shape {array.shape})")
-    image = torch.from_numpy(np.clip(array, 0, 1).astype(np.float32))
-    return image.unsqueeze(0) if image.ndim == 2 else image[..., :3].permute(2, 0, 1).contiguous()
-
-
 def fit_square(image: torch.Tensor, side: int) -> torch.Tensor:
     """Resize ``(C, H, W)`` so that its shorter side is ``side``, then centre-crop ``(C, side, side)``.
 
@@ -123,7 +103,7 @@ def fit_square(image: torch.Tensor, side: int) -> torch.Tensor:
         size = (max(side, round(height * scale)), max(side, round(width * scale)))
         mode = "area" if scale < 1 else "bicubic"
         image = F.interpolate(image.unsqueeze(0), size=size, mode=mode)[0].clamp(0, 1)
-    return synthetic.center_crop(image, side, side).contiguous()
+    return center_crop(image, side, side).contiguous()
 
 
 def synthesize_pair(
@@ -136,15 +116,15 @@ def synthesize_pair(
 ) -> SyntheticPair:
     """Blur ``(C, H + k - 1, W + k - 1)`` with a ``(k, k)`` kernel (k odd) into an aligned ``(C, H, W)`` pair.
 
-    ``blurry = synthetic.blur(sharp_with_margin, kernel, noise_sigma, noise_seed)`` and ``sharp``
+    ``blurry = motion_blur.blur(sharp_with_margin, kernel, noise_sigma, noise_seed)`` and ``sharp``
     is the centre ``H x W`` of ``sharp_with_margin``, which is where the 'valid' convolution puts
     its output for a centred kernel.
     """
     k = kernel.shape[-1]
     if kernel.ndim != 2 or kernel.shape[0] != k or k % 2 == 0:
         raise ValueError(f"kernel must be square with an odd side (to have a centre pixel), got {tuple(kernel.shape)}")
-    blurry = synthetic.blur(sharp_with_margin, kernel, noise_sigma, noise_seed)
-    sharp = synthetic.center_crop(sharp_with_margin, *blurry.shape[-2:]).contiguous()
+    blurry = motion_blur.blur(sharp_with_margin, kernel, noise_sigma, noise_seed)
+    sharp = center_crop(sharp_with_margin, *blurry.shape[-2:]).contiguous()
     return SyntheticPair(blurry, sharp, name, kernel, noise_seed, source)
 
 
@@ -155,11 +135,7 @@ def sharp_sources(sharp_dir: str | os.PathLike | None = None, images: Sequence[s
         folder = Path(sharp_dir)
         if not folder.is_dir():
             raise PairedDataError([f"expected a folder of sharp images at '{folder}'"], "synthetic pairs")
-        names = sorted(
-            p.relative_to(folder).as_posix()
-            for p in folder.rglob("*")
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
+        names = list(find_images(folder, recursive=True))
         if not names:
             raise PairedDataError([f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{folder}'"], "synthetic pairs")
         return names
@@ -201,7 +177,7 @@ def make_pairs(
             continue
         for j in range(pairs_per_image):
             s = kernel_seed(seed, split, i * pairs_per_image + j)
-            kernel = synthetic.random_motion_kernel(kernel_size, s)
+            kernel = motion_blur.random_motion_kernel(kernel_size, s)
             pairs.append(synthesize_pair(sharp, kernel, noise_sigma, s, f"{source}/seed{s}", source))
     if problems:
         raise PairedDataError(problems, f"synthetic pairs ({split})")

@@ -1,12 +1,15 @@
 """Image quality metrics for deblurring: PSNR, SSIM, LPIPS, NIQE per image, accumulated as torchmetrics."""
 
-from reblur.metrics.full_reference import SSIM_CONVENTIONS, psnr, rgb_to_y, ssim
+from reblur.metrics.full_reference import SSIM_CONVENTIONS, psnr, ssim
 from reblur.metrics.image_quality import METRICS, ImageQualityMetrics, MetricSpec, register_metric
 from reblur.metrics.lpips_distance import LPIPSDistance
+from reblur.metrics.names import METRIC_HELP, METRIC_NAMES
 from reblur.metrics.niqe import NIQE, matlab_imresize, niqe
 
 __all__ = [
     "METRICS",
+    "METRIC_HELP",
+    "METRIC_NAMES",
     "NIQE",
     "SSIM_CONVENTIONS",
     "ImageQualityMetrics",
@@ -16,6 +19,5 @@ __all__ = [
     "niqe",
     "psnr",
     "register_metric",
-    "rgb_to_y",
     "ssim",
 ]

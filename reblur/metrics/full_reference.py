@@ -5,12 +5,12 @@ Images are ``(N, C, H, W)`` tensors with values in ``[0, data_range]`` (``data_r
 image); datasets are summarised by the **mean of per-image values**, as deblurring papers do, never
 by pooling the squared errors of all images.
 
-Two options follow BasicSR's ``calculate_psnr`` / ``calculate_ssim`` (used by most restoration
-tables that report "PSNR-Y"):
+Two options say what is compared (docs/conventions.md):
 
-- ``crop_border=b`` drops ``b`` pixels on every side of both images before measuring;
-- ``y_channel=True`` measures the BT.601 luma :func:`rgb_to_y` of colour images (unrounded), in the
-  same range as the input.
+- ``crop_border=b`` drops ``b`` pixels on every side of both images before measuring (BasicSR's option);
+- ``color`` names the colour convention (:func:`deblur_core.color.to_luma`): ``"rgb"`` (every channel,
+  the default), ``"y"`` (the studio-range BT.601 luma of MATLAB's ``rgb2ycbcr``: BasicSR's "PSNR-Y") or
+  ``"gray"`` (MATLAB's ``rgb2gray``); the luma is not rounded and stays in the input's range.
 
 Two SSIM conventions exist in deblurring tables, and they differ by about 0.01 on GOPRO:
 
@@ -29,16 +29,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from selfdeblur.color import rgb_to_y
-from selfdeblur.losses import ssim_map
+from deblur_core.color import to_luma
+from deblur_core.ssim import ssim_map
 
 SSIM_CONVENTIONS = ("gaussian", "matlab")
 
 
 def prepare_pair(
-    prediction: torch.Tensor, target: torch.Tensor, crop_border: int = 0, y_channel: bool = False, data_range=1.0
+    prediction: torch.Tensor, target: torch.Tensor, crop_border: int = 0, color: str = "rgb", data_range: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Checks the pair, then crops ``crop_border`` pixels per side and converts to Y when asked."""
+    """Checks the pair, then crops ``crop_border`` pixels per side and applies the colour convention."""
     _check_pair(prediction, target)
     if crop_border < 0:
         raise ValueError(f"crop_border must be >= 0, got {crop_border}")
@@ -48,9 +48,7 @@ def prepare_pair(
             raise ValueError(f"crop_border={crop_border} leaves nothing of {height}x{width} images")
         prediction = prediction[..., crop_border:-crop_border, crop_border:-crop_border]
         target = target[..., crop_border:-crop_border, crop_border:-crop_border]
-    if y_channel:
-        prediction, target = rgb_to_y(prediction, data_range), rgb_to_y(target, data_range)
-    return prediction, target
+    return to_luma(prediction, color, data_range), to_luma(target, color, data_range)
 
 
 def psnr(
@@ -58,18 +56,18 @@ def psnr(
     target: torch.Tensor,
     data_range: float = 1.0,
     crop_border: int = 0,
-    y_channel: bool = False,
+    color: str = "rgb",
 ) -> torch.Tensor:
     r"""Peak signal-to-noise ratio per image, :math:`10 \log_{10}(R^2 / \mathrm{MSE})` dB.
 
     :math:`R` is ``data_range``; the MSE is taken over all channels and pixels of an image (after
-    ``crop_border`` / ``y_channel``, see the module docstring). Identical images give ``inf`` (not capped).
+    ``crop_border`` / ``color``, see the module docstring). Identical images give ``inf`` (not capped).
 
     >>> x = torch.zeros(2, 3, 4, 4)
     >>> psnr(x + 0.1, x)
     tensor([20., 20.])
     """
-    prediction, target = prepare_pair(prediction, target, crop_border, y_channel, data_range)
+    prediction, target = prepare_pair(prediction, target, crop_border, color, data_range)
     mse = (prediction.double() - target.double()).pow(2).flatten(1).mean(1)
     return (10 * torch.log10(data_range**2 / mse)).to(prediction.dtype)
 
@@ -80,7 +78,7 @@ def ssim(
     data_range: float = 1.0,
     convention: str = "gaussian",
     crop_border: int = 0,
-    y_channel: bool = False,
+    color: str = "rgb",
     window_size: int = 11,
     sigma: float = 1.5,
     k1: float = 0.01,
@@ -99,7 +97,7 @@ def ssim(
     """
     if convention not in SSIM_CONVENTIONS:
         raise ValueError(f"SSIM convention must be one of {SSIM_CONVENTIONS}, got {convention!r}")
-    prediction, target = prepare_pair(prediction, target, crop_border, y_channel, data_range)
+    prediction, target = prepare_pair(prediction, target, crop_border, color, data_range)
     if convention == "gaussian" and min(prediction.shape[-2:]) < window_size:
         raise ValueError(
             f"SSIM needs images of at least {window_size}x{window_size}, got {tuple(prediction.shape[-2:])}"

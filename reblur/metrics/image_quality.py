@@ -2,29 +2,31 @@
 
 A metric is a function ``(prediction, target, **options) -> (N,)`` registered by name in
 :data:`METRICS`; ``needs_target=False`` marks no-reference metrics (they receive ``target=None``),
-such as NIQE; ``options`` names the keyword options it accepts (``crop_border``, ``y_channel``);
-:func:`register_metric` adds more. Validation, test and ``reblur evaluate`` pick metrics by name:
+such as NIQE; ``options`` maps the options of :class:`ImageQualityMetrics` it takes to its own keyword
+names; :func:`register_metric` adds more. Validation, test and ``reblur evaluate`` pick metrics by name
+(docs/conventions.md):
 
-===============  =====================================================================  =========
+===============  =====================================================================  ==================
 name             what                                                                   options
-===============  =====================================================================  =========
-``psnr``         PSNR per image, data range 1                                           crop, Y
-``ssim``         SSIM, per-channel 2-D Gaussian (scikit-image / Nah et al. convention)  crop, Y
-``ssim_matlab``  SSIM, MATLAB's 3-D Gaussian over the RGB volume (NAFNet's ``ssim3d``)   crop, Y
+===============  =====================================================================  ==================
+``psnr``         PSNR per image, data range 1                                           crop, color
+``ssim``         SSIM, per-channel 2-D Gaussian (scikit-image / Nah et al. convention)  crop, color
+``ssim_matlab``  SSIM, MATLAB's 3-D Gaussian over the RGB volume (NAFNet's ``ssim3d``)   crop, color
 ``lpips``        LPIPS v0.1, AlexNet                                                    --
-``niqe``         NIQE, no reference (MATLAB release)                                    crop
-===============  =====================================================================  =========
+``niqe``         NIQE, no reference (MATLAB release)                                    crop, niqe_color
+===============  =====================================================================  ==================
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
 from torchmetrics import Metric
 
+from deblur_core.conventions import FULL_REFERENCE_COLORS, NIQE_COLORS
 from reblur.metrics.full_reference import psnr, ssim
 from reblur.metrics.lpips_distance import LPIPSDistance
 from reblur.metrics.niqe import niqe
@@ -34,13 +36,13 @@ from reblur.metrics.niqe import niqe
 class MetricSpec:
     """A per-image metric: ``compute(prediction, target, **options) -> (N,)``; ``higher_is_better`` for reports.
 
-    ``options`` lists the keyword options of :class:`ImageQualityMetrics` that ``compute`` accepts.
+    ``options`` maps options of :class:`ImageQualityMetrics` to the keyword ``compute`` takes them as.
     """
 
     compute: Callable[..., torch.Tensor]
     needs_target: bool = True
     higher_is_better: bool = True
-    options: tuple[str, ...] = ()
+    options: dict[str, str] = field(default_factory=dict)
 
 
 def _lpips_alex() -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -48,17 +50,19 @@ def _lpips_alex() -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     return lambda prediction, target: distance(prediction, target)
 
 
-def _niqe(prediction: torch.Tensor, target: None, crop_border: int = 0) -> torch.Tensor:
-    return niqe(prediction, crop_border)
+def _niqe(prediction: torch.Tensor, target: None, crop_border: int = 0, color: str = "y") -> torch.Tensor:
+    return niqe(prediction, crop_border, color=color)
 
 
-_CROP_Y = ("crop_border", "y_channel")
+_CROP_COLOR = {"crop_border": "crop_border", "color": "color"}
 METRICS: dict[str, MetricSpec] = {
-    "psnr": MetricSpec(psnr, options=_CROP_Y),
-    "ssim": MetricSpec(ssim, options=_CROP_Y),
-    "ssim_matlab": MetricSpec(partial(ssim, convention="matlab"), options=_CROP_Y),
+    "psnr": MetricSpec(psnr, options=_CROP_COLOR),
+    "ssim": MetricSpec(ssim, options=_CROP_COLOR),
+    "ssim_matlab": MetricSpec(partial(ssim, convention="matlab"), options=_CROP_COLOR),
     "lpips": MetricSpec(_lpips_alex(), higher_is_better=False),
-    "niqe": MetricSpec(_niqe, needs_target=False, higher_is_better=False, options=("crop_border",)),
+    "niqe": MetricSpec(
+        _niqe, needs_target=False, higher_is_better=False, options={"crop_border": "crop_border", "niqe_color": "color"}
+    ),
 }
 
 
@@ -70,8 +74,8 @@ def register_metric(name: str, spec: MetricSpec) -> None:
 class ImageQualityMetrics(Metric):
     """Means over images of the named per-image metrics, e.g. ``("psnr", "ssim", "lpips")``.
 
-    ``crop_border`` and ``y_channel`` (BasicSR's options, see :mod:`reblur.metrics.full_reference`)
-    go to the metrics that accept them: both to PSNR and SSIM, the crop to NIQE; LPIPS ignores them.
+    ``crop_border`` goes to PSNR, SSIM and NIQE, ``color`` (``"rgb"``, ``"y"``, ``"gray"``) to PSNR and SSIM,
+    ``niqe_color`` (``"y"``, ``"gray"``) to NIQE; LPIPS takes none (docs/conventions.md).
 
     ``update(prediction, target)`` takes ``(N, C, H, W)`` batches in [0, 1] (predictions are
     clamped to [0, 1] first, as a saved 8-bit image would be); ``compute()`` returns
@@ -91,7 +95,8 @@ class ImageQualityMetrics(Metric):
         self,
         names: Sequence[str] = ("psnr", "ssim", "lpips"),
         crop_border: int = 0,
-        y_channel: bool = False,
+        color: str = "rgb",
+        niqe_color: str = "y",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,7 +106,11 @@ class ImageQualityMetrics(Metric):
         if crop_border < 0:
             raise ValueError(f"crop_border must be >= 0, got {crop_border}")
         self.names = list(names)
-        self.options = {"crop_border": crop_border, "y_channel": y_channel}
+        if color not in FULL_REFERENCE_COLORS:
+            raise ValueError(f"color must be one of {FULL_REFERENCE_COLORS}, got {color!r}")
+        if niqe_color not in NIQE_COLORS:
+            raise ValueError(f"niqe_color must be one of {NIQE_COLORS}, got {niqe_color!r}")
+        self.options = {"crop_border": crop_border, "color": color, "niqe_color": niqe_color}
         self.add_state("sums", default=torch.zeros(len(self.names), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
@@ -114,7 +123,7 @@ class ImageQualityMetrics(Metric):
             spec = METRICS[name]
             if spec.needs_target and target is None:
                 raise ValueError(f"metric {name!r} needs a target image")
-            options = {key: self.options[key] for key in spec.options}
+            options = {keyword: self.options[option] for option, keyword in spec.options.items()}
             values[name] = spec.compute(prediction, target if spec.needs_target else None, **options)
         return values
 

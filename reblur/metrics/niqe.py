@@ -5,11 +5,13 @@ with ``blocksizerow = blocksizecol = 96``, ``blockrowoverlap = blockcoloverlap =
 pristine-image model ``modelparameters.mat`` (shipped here as ``niqe_pris_params.npz``, the copy
 distributed by BasicSR, ``basicsr/metrics/niqe_pris_params.npz``):
 
-1. **Gray level.** Colour inputs are converted to the luma of ITU-R BT.601 as MATLAB's
-   ``rgb2ycbcr`` does for 8-bit images, :math:`Y = 16 + 65.481 R + 128.553 G + 24.966 B` with
-   :math:`R, G, B \in [0, 1]`, rounded to integers (the reference reads 8-bit images); one-channel
-   inputs are taken as the gray level (times 255, rounded). No border is cropped unless
-   ``crop_border`` says so; the image is then cut to whole 96x96 blocks from the top-left corner.
+1. **Gray level.** The image is quantised to 8-bit levels (the reference reads 8-bit images), then a colour
+   image is converted by the ``color`` convention and rounded to integers, as MATLAB does for ``uint8``
+   images: ``"y"`` (default; BasicSR's ``convert_to='y'``), the luma of ITU-R BT.601 of MATLAB's ``rgb2ycbcr``,
+   :math:`Y = 16 + 65.481 R + 128.553 G + 24.966 B` with :math:`R, G, B \in [0, 1]`; or ``"gray"``,
+   MATLAB's ``rgb2gray`` (:func:`deblur_core.color.rgb_to_gray`), which MATLAB's own ``niqe`` applies to RGB
+   images. One-channel inputs are taken as the gray level. No border is cropped unless ``crop_border``
+   says so; the image is then cut to whole 96x96 blocks from the top-left corner.
 2. **Two scales.** At each scale the MSCN coefficients
    :math:`\hat I = (I - \mu) / (\sigma + 1)` are computed with the 7x7 Gaussian window
    (:math:`\sigma = 7/6`, 'replicate' borders as MATLAB's ``imfilter(..., 'replicate')``), and each
@@ -44,7 +46,8 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
-from reblur.metrics.full_reference import rgb_to_y
+from deblur_core.color import to_luma
+from deblur_core.conventions import NIQE_COLORS
 
 BLOCK = 96
 _SHAPES = torch.arange(0.2, 10.0005, 0.001, dtype=torch.float64)  # the release's gam = 0.2:0.001:10
@@ -150,8 +153,9 @@ def matlab_imresize(images: torch.Tensor, scale: float) -> torch.Tensor:
     return rows @ images @ cols.T
 
 
-def gray_levels(images: torch.Tensor, crop_border: int = 0) -> torch.Tensor:
-    """``(N, C, H, W)`` in [0, 1] (C = 1 or 3) -> ``(N, H', W')`` integer gray levels in [0, 255] (float64).
+def gray_levels(images: torch.Tensor, crop_border: int = 0, color: str = "y") -> torch.Tensor:
+    """``(N, C, H, W)`` in [0, 1] (C = 1 or 3) -> ``(N, H', W')`` integer gray levels in [0, 255] (float64);
+    ``color`` is ``"y"`` or ``"gray"`` (module docstring).
 
     The input is first quantised to 8-bit levels, as the reference reads 8-bit files; so an 8-bit image
     gives the same gray levels whether it arrives as float32 or float64 (float32's k/255 is not exact,
@@ -159,8 +163,10 @@ def gray_levels(images: torch.Tensor, crop_border: int = 0) -> torch.Tensor:
     """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"NIQE needs (N, 1 or 3, H, W) images, got {tuple(images.shape)}")
+    if color not in NIQE_COLORS:
+        raise ValueError(f"NIQE colour convention must be one of {NIQE_COLORS}, got {color!r}")
     levels = (images.double().clamp(0, 1) * 255).round()
-    gray = rgb_to_y(levels, data_range=255)[:, 0]
+    gray = to_luma(levels, color, data_range=255)[:, 0]
     if crop_border:
         gray = gray[:, crop_border:-crop_border, crop_border:-crop_border]
     return gray.round()
@@ -192,10 +198,11 @@ def _blocks(mscn: torch.Tensor, size: int) -> torch.Tensor:
     return tiles.reshape(n, -1, size, size)
 
 
-def niqe(images: torch.Tensor, crop_border: int = 0, chunk_size: int | None = None) -> torch.Tensor:
+def niqe(images: torch.Tensor, crop_border: int = 0, chunk_size: int | None = None, color: str = "y") -> torch.Tensor:
     """NIQE of each ``(N, C, H, W)`` image in [0, 1] (C = 1 or 3) -> ``(N,)``; lower is better.
 
-    Images must be at least 96x96 after ``crop_border``. See the module docstring for the protocol.
+    Images must be at least 96x96 after ``crop_border``. See the module docstring for the protocol and
+    ``color`` (``"y"`` or ``"gray"``).
     ``chunk_size`` images are processed together (default: 1 on CPU, all on other devices). On CPU
     the float64 intermediates of a batch outgrow the caches: a batch of eight 1280x720 frames took
     3x longer per image together than one by one (docs/performance.md).
@@ -204,12 +211,12 @@ def niqe(images: torch.Tensor, crop_border: int = 0, chunk_size: int | None = No
         chunk_size = 1 if images.device.type == "cpu" else max(len(images), 1)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    scores = torch.cat([_niqe_chunk(chunk, crop_border) for chunk in images.split(chunk_size)])
+    scores = torch.cat([_niqe_chunk(chunk, crop_border, color) for chunk in images.split(chunk_size)])
     return scores.to(images.dtype if images.is_floating_point() else torch.float64)
 
 
-def _niqe_chunk(images: torch.Tensor, crop_border: int) -> torch.Tensor:
-    gray = gray_levels(images, crop_border)
+def _niqe_chunk(images: torch.Tensor, crop_border: int, color: str) -> torch.Tensor:
+    gray = gray_levels(images, crop_border, color)
     n, height, width = gray.shape
     rows, cols = height // BLOCK, width // BLOCK
     if rows == 0 or cols == 0:
@@ -245,20 +252,23 @@ def _niqe_chunk(images: torch.Tensor, crop_border: int) -> torch.Tensor:
 class NIQE(Metric):
     """Mean NIQE over all images seen (sum and count reduced across processes); lower is better.
 
-    ``update(images)`` takes ``(N, C, H, W)`` batches in [0, 1].
+    ``update(images)`` takes ``(N, C, H, W)`` batches in [0, 1]; ``color`` as :func:`niqe`.
     """
 
     higher_is_better = False
     full_state_update = False
 
-    def __init__(self, crop_border: int = 0, **kwargs) -> None:
+    def __init__(self, crop_border: int = 0, color: str = "y", **kwargs) -> None:
         super().__init__(**kwargs)
+        if color not in NIQE_COLORS:
+            raise ValueError(f"NIQE colour convention must be one of {NIQE_COLORS}, got {color!r}")
         self.crop_border = crop_border
+        self.color = color
         self.add_state("total", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, images: torch.Tensor) -> None:
-        self.total += niqe(images, self.crop_border).double().sum()
+        self.total += niqe(images, self.crop_border, color=self.color).double().sum()
         self.count += images.shape[0]
 
     def compute(self) -> torch.Tensor:

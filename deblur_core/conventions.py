@@ -1,0 +1,14 @@
+"""The names of the colour conventions metrics are computed on (no torch here: command-line help uses them).
+
+* ``"rgb"``: every channel as it is;
+* ``"y"``: the studio-range BT.601 luma of MATLAB's ``rgb2ycbcr`` (BasicSR's "Y"; :func:`deblur_core.color.rgb_to_y`);
+* ``"gray"``: MATLAB's ``rgb2gray`` (:func:`deblur_core.color.rgb_to_gray`).
+
+NIQE scores one gray level, so it takes ``"y"`` or ``"gray"`` only. docs/conventions.md says which published
+tables each convention reproduces.
+"""
+
+from __future__ import annotations
+
+FULL_REFERENCE_COLORS: tuple[str, ...] = ("rgb", "y", "gray")
+NIQE_COLORS: tuple[str, ...] = ("y", "gray")

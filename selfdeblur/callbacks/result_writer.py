@@ -1,0 +1,166 @@
+"""Writing every solved image and its summary row, and resuming a stopped run from what is written."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities import rank_zero_warn
+
+from deblur_core.color import split_luminance
+from deblur_core.files import atomic_write_csv
+from selfdeblur.callbacks.progress_bar import say
+from selfdeblur.data import SelfDeblurDataModule
+from selfdeblur.metrics import aligned_psnr, kernel_distance
+from selfdeblur.result import DeblurResult
+
+SUMMARY_FIELDS = (
+    "name",
+    "source",
+    "kernel_size",
+    "steps",
+    "final_loss",
+    "seconds",
+    "group_size",
+    "device",
+    "rank",
+    "psnr_db",
+    "psnr_shift",
+    "blurry_psnr_db",
+    "kernel_distance",
+)
+
+
+class ResultWriter(Callback):
+    """Writes every solved image and keeps a summary table; skips images already solved.
+
+    For an image ``NAME`` it writes, under ``dir``, ``NAME_deblurred.png``, ``NAME_kernel.png``
+    (convolution orientation, scaled to max 255) and ``NAME_kernel.npy`` (raw, sums to 1), then
+    adds its row to ``summary.csv`` (steps, final loss, seconds, and, when the truth is known,
+    the PSNR and kernel distance after the best integer shift within ``max_shift``). Each file is
+    written under a temporary name and renamed, and the summary row comes last, so an image is
+    *done* exactly when its row exists and its files are present.
+
+    When a run starts, images that are done are skipped (and kept), unless ``overwrite`` is set.
+
+    Args:
+        dir: output folder (``None``: the trainer's ``default_root_dir``).
+        overwrite: solve and rewrite images that are already done.
+        max_shift: shift range of the comparison with the ground truth.
+    """
+
+    def __init__(self, dir: str | None = "results/selfdeblur", overwrite: bool = False, max_shift: int = 5) -> None:
+        self.dir = dir
+        self.overwrite = overwrite
+        self.max_shift = max_shift
+        self.root = Path(dir) if dir else None
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.written = 0
+        self.rank, self.world_size = 0, 1
+
+    # -- resume ------------------------------------------------------------------------------
+    @property
+    def summary_path(self) -> Path:
+        """``summary.csv``; on several processes each writes its own ``summary.rankR.csv``, merged at the end."""
+        return self.root / ("summary.csv" if self.world_size == 1 else f"summary.rank{self.rank}.csv")
+
+    def read_summary(self) -> dict[str, dict[str, Any]]:
+        """Rows of ``summary.csv`` and of any per-rank summaries (left by a multi-process run that was stopped)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for path in [self.root / "summary.csv", *sorted(self.root.glob("summary.rank*.csv"))]:
+            if not path.is_file():
+                continue
+            try:
+                with path.open(newline="") as f:
+                    rows.update({row["name"]: row for row in csv.DictReader(f)})
+            except (OSError, csv.Error, KeyError) as err:
+                raise ValueError(f"cannot read the summary of earlier results '{path}': {err}") from err
+        return rows
+
+    def is_done(self, name: str) -> bool:
+        return name in self.rows and all(p.is_file() for p in DeblurResult.paths(self.root, name).values())
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        datamodule = trainer.datamodule
+        if not isinstance(datamodule, SelfDeblurDataModule):
+            raise TypeError("ResultWriter needs a SelfDeblurDataModule")
+        self.root = Path(self.dir or trainer.default_root_dir)
+        self.rank, self.world_size = trainer.global_rank, trainer.world_size
+        self.rows = self.read_summary()
+        names = {image.name for image in datamodule.images}
+        done = set() if self.overwrite else {n for n in names if self.is_done(n)}
+        if done:
+            datamodule.skip(done)
+            say(trainer, f"{len(done)} of {len(names)} images already solved in '{self.root}': kept and skipped")
+        for name in names - done:
+            existing = [p for p in DeblurResult.paths(self.root, name).values() if p.is_file()]
+            if existing and not self.overwrite:
+                rank_zero_warn(f"'{name}': incomplete outputs in '{self.root}' (no summary row) will be replaced")
+
+    # -- writing -----------------------------------------------------------------------------
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        for result in pl_module.pop_finished():
+            self.write(trainer, pl_module, result)
+
+    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, result: DeblurResult) -> None:
+        result.save(self.root)
+        image = trainer.datamodule.image(result.name)
+        row: dict[str, Any] = {
+            "name": result.name,
+            "source": image.source,
+            "kernel_size": image.kernel_size,
+            "steps": result.steps,
+            "final_loss": f"{result.final_loss:.6g}",
+            "seconds": f"{result.seconds:.2f}",
+            "group_size": result.group_size,
+            "device": str(pl_module.device),
+            "rank": trainer.global_rank,
+            "psnr_db": "",
+            "psnr_shift": "",
+            "blurry_psnr_db": "",
+            "kernel_distance": "",
+        }
+        report = f"{result.name}: {result.steps} steps, loss {result.final_loss:.4g}, {result.seconds:.1f} s"
+        sharp = image.load_sharp()
+        if sharp is not None:
+            estimate, blurry = result.image, image.load()
+            if not sharp.shape[0] == estimate.shape[0] == blurry.shape[0]:  # compare luminance
+                estimate, blurry, sharp = (split_luminance(t)[0] for t in (estimate, blurry, sharp))
+            psnr, shift = aligned_psnr(estimate, sharp, self.max_shift)
+            blurry_psnr = aligned_psnr(blurry, sharp, self.max_shift)[0]
+            row["psnr_db"], row["psnr_shift"] = f"{psnr:.3f}", f"{shift[0]} {shift[1]}"
+            row["blurry_psnr_db"] = f"{blurry_psnr:.3f}"
+            report += (
+                f", PSNR {psnr:.2f} dB (blurry input {blurry_psnr:.2f} dB; best integer shift within {self.max_shift})"
+            )
+        true_kernel = image.load_true_kernel()
+        if true_kernel is not None:
+            distance = kernel_distance(result.kernel, true_kernel, self.max_shift)
+            row["kernel_distance"] = f"{distance:.5f}"
+            report += f", kernel L2 distance {distance:.4f}"
+        self.rows[result.name] = row
+        self.write_summary(trainer.datamodule)
+        self.written += 1
+        say(trainer, report)
+
+    def write_summary(self, datamodule: SelfDeblurDataModule, path: Path | None = None) -> Path:
+        order = {image.name: i for i, image in enumerate(datamodule.all_images)}
+        rows = sorted(self.rows.values(), key=lambda r: (order.get(r["name"], math.inf), r["name"]))
+        return atomic_write_csv(path or self.summary_path, rows, SUMMARY_FIELDS)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.world_size > 1:
+            trainer.strategy.barrier("selfdeblur summaries")  # every rank has written its own
+            if self.rank == 0:
+                shards = sorted(self.root.glob("summary.rank*.csv"))
+                self.rows = self.read_summary()
+                self.write_summary(trainer.datamodule, self.root / "summary.csv")
+                for shard in shards:
+                    shard.unlink()
+            trainer.strategy.barrier("selfdeblur summary merged")
+        if self.written:
+            say(trainer, f"wrote {self.written} image(s) to '{self.root}' (table: '{self.root / 'summary.csv'}')")

@@ -1,0 +1,26 @@
+"""The images SelfDeblur solves: discovery, validation, and the DataModule that serves them."""
+
+from selfdeblur.data.datamodule import GroupBatch, GroupSteps, SelfDeblurDataModule
+from selfdeblur.data.discovery import (
+    LAI_KERNEL_SIZES,
+    LEVIN_KERNEL_SIZES,
+    discover_files,
+    discover_lai,
+    discover_levin,
+)
+from selfdeblur.data.images import BlurryImage, SyntheticBlur
+from selfdeblur.data.kernel_orientation import orient_true_kernel
+
+__all__ = [
+    "LAI_KERNEL_SIZES",
+    "LEVIN_KERNEL_SIZES",
+    "BlurryImage",
+    "GroupBatch",
+    "GroupSteps",
+    "SelfDeblurDataModule",
+    "SyntheticBlur",
+    "discover_files",
+    "discover_lai",
+    "discover_levin",
+    "orient_true_kernel",
+]

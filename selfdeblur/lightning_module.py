@@ -1,0 +1,347 @@
+"""SelfDeblur (Ren et al., CVPR 2020, "Neural Blind Deconvolution Using Deep Priors") as a LightningModule.
+
+For a blurry image :math:`y` (``H x W``; the Y channel of colour images) and a kernel size
+:math:`k`, SelfDeblur solves
+
+.. math::
+    \\min_{\\theta_x, \\theta_k} \\; \\ell\\big(G_k(z_k) \\star G_x(z_x), \\; y\\big)
+    \\; [+ \\lambda \\, \\mathrm{TV}(G_x(z_x))]
+
+over the weights of the image generator G_x (a deep-image-prior skip autoencoder; its output is
+``(H + k - 1) x (W + k - 1)``) and the kernel generator G_k (fully connected, softmax output),
+where :math:`\\star` is 'valid' correlation, :math:`\\ell` is MSE for the first ``mse_steps`` steps
+and ``1 - SSIM`` after, and the TV term (paper Eq. 6) is optional. The input :math:`z_x` is
+perturbed by :math:`\\mathcal N(0, 0.001^2)` noise at each step.
+
+Lightning shape: the DataModule yields one batch per optimisation step (see
+:class:`selfdeblur.data.GroupBatch`); when a batch belongs to a new group of images, the module
+builds fresh generators for each image of the group and resets its optimisers, so one ``fit``
+solves a whole folder, group after group. Images in a group are independent: the summed loss
+gives each its own gradients and Adam's statistics are per parameter, so solving them together
+is equivalent to solving them one by one. With ``stack_problems`` the group's images of equal size
+run as one batched call of grouped convolutions (:mod:`selfdeblur.problem_batch`), which is what
+fills a GPU with small images. Finished images are collected in
+:attr:`SelfDeblur.finished` (the :class:`selfdeblur.callbacks.ResultWriter` writes and drains them).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from contextlib import ExitStack
+from dataclasses import asdict
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from deblur_core.blur import to_convolution_kernel
+from deblur_core.color import merge_luminance
+from selfdeblur.cuda_precision import cuda_float32_precision
+from selfdeblur.data import GroupBatch
+from selfdeblur.losses import data_fidelity, learning_rate, total_variation
+from selfdeblur.networks.image_generator import SkipGenerator
+from selfdeblur.networks.kernel_generator import build_kernel_generator
+from selfdeblur.noise_level import estimate_noise_sigma
+from selfdeblur.options import Compute, Generators, Optimization, TotalVariation
+from selfdeblur.problem import DeblurProblem, Estimate, make_problem
+from selfdeblur.problem_batch import ProblemBatch
+from selfdeblur.result import DeblurResult
+from selfdeblur.strategy import NAME as STRATEGY_NAME
+from selfdeblur.strategy import IndependentRanks
+
+
+class SelfDeblur(pl.LightningModule):
+    """Blind deconvolution of single images with deep priors.
+
+    Args:
+        optimization: steps, learning rates, their decay and the loss schedule (:class:`Optimization`).
+        generators: the architectures of G_x and G_k and their inputs (:class:`Generators`).
+        tv: the optional total-variation term (:class:`TotalVariation`).
+        compute: how the steps are computed, same results up to rounding (:class:`Compute`).
+        seed: base seed; each image's initialisation depends only on it and the image's name.
+
+    Example (three lines; :func:`selfdeblur.deblur` wraps the same):
+        >>> from selfdeblur import Generators, Optimization, SelfDeblur, SelfDeblurDataModule, SyntheticBlur
+        >>> model = SelfDeblur(Optimization(steps=2), Generators(image_channels=(4, 4), skip_channels=(2, 2),
+        ...                    non_local_scales=0))
+        >>> pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        ...            enable_checkpointing=False).fit(model, SelfDeblurDataModule(synthetic=SyntheticBlur(size=24,
+        ...            kernel_size=5)))
+        >>> result = model.finished[0]; result.image.shape, result.kernel.shape
+        (torch.Size([1, 24, 24]), torch.Size([5, 5]))
+    """
+
+    def __init__(
+        self,
+        optimization: Optimization = Optimization(),
+        generators: Generators = Generators(),
+        tv: TotalVariation = TotalVariation(),
+        compute: Compute = Compute(),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.optimization, self.generators, self.tv, self.compute = optimization, generators, tv, compute
+        self.seed = seed
+        # Plain dicts: loggers show them, and checkpoints stay loadable with weights_only=True.
+        self.save_hyperparameters(
+            {"optimization": asdict(optimization), "generators": asdict(generators), "tv": asdict(tv)}
+            | {"compute": asdict(compute), "seed": seed}
+        )
+        self.automatic_optimization = False
+        self.steps = optimization.steps
+        self.problems = ProblemBatch([])
+        self.finished: list[DeblurResult] = []
+        self._group: int | None = None
+        self._noise: list[torch.Generator] = []
+        self._tv_weights: list[float] = []
+        self._started = 0.0
+        self._latest: list[tuple[DeblurProblem, Estimate]] = []
+        self._backend_settings = ExitStack()
+
+    # -- building ----------------------------------------------------------------------------
+    def make_image_generator(self) -> nn.Module:
+        g = self.generators
+        return SkipGenerator(
+            in_channels=g.input_channels,
+            out_channels=1,
+            down_channels=list(g.image_channels),
+            skip_channels=list(g.skip_channels),
+            non_local_scales=g.non_local_scales,
+        )
+
+    def make_kernel_generator(self, kernel_size: int) -> nn.Module:
+        g = self.generators
+        return build_kernel_generator(g.kernel_generator, kernel_size, list(g.kernel_hidden))
+
+    def image_seed(self, name: str) -> int:
+        """Seed of an image's initialisation: a function of ``seed`` and the name only."""
+        return (self.seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
+
+    def check_size(self, source: str, height: int, width: int, kernel_size: int) -> None:
+        """G_x halves its input once per scale and its batch normalisation needs at least 2x2 pixels at
+        the deepest scale, so ``H + k - 1`` and ``W + k - 1`` must be at least ``2**scales + 1``."""
+        scales = self.generators.scales
+        smallest = 2**scales + 1
+        if min(height, width) + kernel_size - 1 < smallest:
+            raise ValueError(
+                f"'{source}' ({height}x{width}, kernel {kernel_size}) is too small for G_x's {scales} scales: "
+                f"image size + kernel size - 1 must be at least {smallest} "
+                "(or use fewer model.generators.image_channels)"
+            )
+
+    def build_problem(self, name: str, blurry: torch.Tensor, kernel_size: int) -> DeblurProblem:
+        self.check_size(name, *blurry.shape[-2:], kernel_size)
+        return make_problem(
+            name,
+            blurry.detach().float().cpu(),
+            kernel_size,
+            self.make_image_generator,
+            self.make_kernel_generator,
+            self.generators.input_channels,
+            self.image_seed(name),
+        )
+
+    def feature_memory_format(self) -> torch.memory_format:
+        """Layout of G_x's feature maps (the plain per-problem path; stacked problems are NCHW)."""
+        choice = self.compute.memory_format
+        if self.compute.stack_problems:
+            choice = "contiguous"
+        elif choice == "auto":
+            choice = "channels_last" if self.device.type == "cpu" else "contiguous"
+        return torch.channels_last if choice == "channels_last" else torch.contiguous_format
+
+    def tv_weight_for(self, problem: DeblurProblem) -> float:
+        weight = self.tv.weight
+        if weight != "auto":
+            return float(weight)
+        sigma = self.tv.noise_sigma
+        if sigma is None:
+            sigma = float(estimate_noise_sigma(problem.target[0, 0].float()))
+        return self.tv.gain * sigma**2
+
+    # -- Lightning hooks ---------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.trainer.world_size > 1 and not isinstance(self.trainer.strategy, IndependentRanks):
+            raise ValueError(
+                f"SelfDeblur on {self.trainer.world_size} processes needs trainer.strategy={STRATEGY_NAME!r} "
+                f"(each process solves its own images; got {type(self.trainer.strategy).__name__}, which would "
+                "average gradients between processes). `selfdeblur fit` picks it by itself."
+            )
+        # Check every image against the generator before any work starts (the DataModule's setup,
+        # which runs first, has decoded each image once and recorded its size).
+        for image in getattr(self.trainer.datamodule, "images", []):
+            self.check_size(image.source, *image.size, image.kernel_size)
+        if self.trainer.strategy.root_device.type == "cuda":
+            self._backend_settings.enter_context(cuda_float32_precision(self.compute.float32_precision))
+
+    def teardown(self, stage: str) -> None:
+        self._backend_settings.close()  # the process's CUDA settings as they were before the fit
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        # Parameters change with every group of images; start_group() fills these optimisers.
+        count = 1 if self.optimization.mode == "joint" else 2
+        return [torch.optim.Adam([{"params": []}]) for _ in range(count)]
+
+    def on_train_batch_start(self, batch: GroupBatch, batch_idx: int) -> None:
+        if batch.group != self._group and not batch.idle:
+            self.start_group(batch)
+
+    def on_train_epoch_end(self) -> None:
+        self.trainer.should_stop = True  # one pass over the images is the whole job
+
+    # -- the optimisation ----------------------------------------------------------------------
+    def _optimizers(self) -> list:
+        opts = self.optimizers()
+        return list(opts) if isinstance(opts, (list, tuple)) else [opts]
+
+    def start_group(self, batch: GroupBatch) -> None:
+        """Fresh generators for the group's images; optimisers reset to them."""
+        if batch.step != 0 or len(batch.blurry) != len(batch.names):
+            raise RuntimeError(f"group {batch.group} must start at step 0 with its images, got step {batch.step}")
+        problems = [self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)]
+        problems = nn.ModuleList(problems)
+        if self._trainer is not None:
+            # Built after Lightning converted the module: "64-true" / "16-true" / "bf16-true" must reach them too
+            # (a no-op for "32-true" and the mixed precisions, which autocast instead).
+            problems = self.trainer.precision_plugin.convert_module(problems)
+        self.problems = ProblemBatch(
+            list(problems.to(self.device)),
+            self.compute.stack_problems,
+            self.feature_memory_format(),
+            self.compute.blur_method,
+        )
+        self._noise = [torch.Generator(device=self.device).manual_seed(self.image_seed(n) + 1) for n in batch.names]
+        self._tv_weights = [self.tv_weight_for(p) for p in self.problems]
+        lr_x, lr_k = self.optimization.lr_image, self.optimization.lr_kernel
+        image_params = _group(self.problems.image_parameters(), lr_x)
+        kernel_params = _group(self.problems.kernel_parameters(), lr_k)
+        opts = self._optimizers()
+        groups_per_optimizer = [[image_params, kernel_params]] if len(opts) == 1 else [[image_params], [kernel_params]]
+        for opt, groups in zip(opts, groups_per_optimizer):
+            _reset(opt)
+            for group in groups:
+                _inner(opt).add_param_group(group)
+        self._group = batch.group
+        self._latest = []
+        self._started = time.perf_counter()
+
+    def _perturbations(self) -> list[torch.Tensor | None]:
+        std = self.generators.input_noise_std
+        if std == 0:
+            return [None] * len(self.problems)
+        # Drawn in fp32 whatever the precision, so that "64-true" runs see the same noise as fp32 runs.
+        return [
+            std
+            * torch.randn(p.image_input.shape, generator=g, device=p.image_input.device, dtype=torch.float32).to(
+                p.image_input.dtype
+            )
+            for p, g in zip(self.problems, self._noise)
+        ]
+
+    def _loss(self, problem: DeblurProblem, estimate: Estimate, step: int, tv_weight: float) -> torch.Tensor:
+        # Losses in at least fp32 even under (b)f16: SSIM's constants (1e-4, 9e-4) underflow bf16. In fp64 under
+        # "64-true".
+        dtype = torch.promote_types(problem.target.dtype, torch.float32)
+        with torch.autocast(self.device.type, enabled=False):
+            target = problem.target.to(dtype)
+            loss = data_fidelity(estimate.reblurred.to(dtype), target, step, self.optimization.mse_steps)
+            if tv_weight > 0:
+                loss = loss + tv_weight * total_variation(estimate.latent.to(dtype), self.tv.norm)
+        return loss
+
+    def _set_learning_rates(self, step: int) -> None:
+        schedule = self.optimization
+        for opt in self._optimizers():
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(group["base_lr"], step, list(schedule.milestones), schedule.gamma)
+
+    def _check_finite(self, losses: list[torch.Tensor], step: int) -> list[float]:
+        values = torch.stack([loss.detach() for loss in losses]).float().cpu().tolist()
+        for problem, value in zip(self.problems, values):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise FloatingPointError(
+                    f"SelfDeblur: the loss of image '{problem.name}' became {value} at step {step}; "
+                    "nothing was written for it. Try a lower model.optimization.lr_image / lr_kernel, or check the "
+                    "input."
+                )
+        return values
+
+    def training_step(self, batch: GroupBatch, batch_idx: int) -> None:
+        if batch.idle:
+            return  # this rank's share is done; the other ranks are still solving theirs
+        step = batch.step
+        self._set_learning_rates(step)
+        estimates = self.problems(self._perturbations())
+        opts = self._optimizers()
+        if len(opts) == 2:
+            # SelfDeblur-A: first G_k with G_x fixed ...
+            opt_image, opt_kernel = opts
+            fixed = [e.latent.detach() for e in estimates]
+            kernel_losses = [
+                self._loss(p, Estimate(x, e.filter, self.problems.blur(x, e.filter)), step, 0.0)
+                for p, e, x in zip(self.problems, estimates, fixed)
+            ]
+            self._check_finite(kernel_losses, step)
+            opt_kernel.zero_grad(set_to_none=True)
+            self.manual_backward(torch.stack(kernel_losses).sum())
+            opt_kernel.step()
+            # ... then G_x with the updated G_k fixed.
+            with torch.no_grad():
+                filters = self.problems.filters()
+            estimates = [Estimate(e.latent, f, self.problems.blur(e.latent, f)) for e, f in zip(estimates, filters)]
+            opt = opt_image
+        else:
+            opt = opts[0]
+        losses = [self._loss(p, e, step, w) for p, e, w in zip(self.problems, estimates, self._tv_weights)]
+        values = self._check_finite(losses, step)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(torch.stack(losses).sum())
+        opt.step()
+
+        self._latest = [(p, Estimate(*(t.detach() for t in e))) for p, e in zip(self.problems, estimates)]
+        for problem, value in zip(self.problems, values):
+            self.log(f"{problem.name}/loss", value, on_step=True, on_epoch=False, batch_size=1)
+        self.log("loss", sum(values), prog_bar=True, on_step=True, on_epoch=False, batch_size=1)
+        if step == self.steps - 1:
+            self.finish_group(values)
+
+    def snapshot(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """``(name, image (C, H, W), kernel (k, k), convolution orientation)`` of the last step's estimates."""
+        return [
+            (p.name, merge_luminance(p.crop(e.latent)[0].float(), p.chroma), to_convolution_kernel(e.filter.float()))
+            for p, e in self._latest
+        ]
+
+    def finish_group(self, final_losses: list[float]) -> None:
+        """Store the results of the current group (the estimates of its last step) and free it."""
+        seconds = time.perf_counter() - self._started
+        for (name, image, kernel), loss in zip(self.snapshot(), final_losses):
+            self.finished.append(
+                DeblurResult(name, image.cpu(), kernel.cpu(), self.steps, loss, seconds, len(self.problems))
+            )
+        # The last estimates stay available to callbacks (snapshot()) until the next group starts.
+        self.problems = ProblemBatch([])
+        for opt in self._optimizers():
+            _reset(opt)
+
+    def pop_finished(self) -> list[DeblurResult]:
+        done, self.finished = self.finished, []
+        return done
+
+
+def _group(params: list[nn.Parameter], lr: float) -> dict:
+    """An optimiser parameter group; ``base_lr`` is the learning rate before decay."""
+    return {"params": params, "lr": lr, "base_lr": lr}
+
+
+def _inner(optimizer: object) -> torch.optim.Optimizer:
+    """The torch optimiser inside a Lightning ``LightningOptimizer`` wrapper (or itself)."""
+    return getattr(optimizer, "optimizer", optimizer)
+
+
+def _reset(optimizer: object) -> None:
+    """Drop all parameter groups and state, in place (the Lightning wrapper shares both)."""
+    inner = _inner(optimizer)
+    inner.param_groups.clear()
+    inner.state.clear()

@@ -1,0 +1,47 @@
+"""Paths and small settings the tests share."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+# A small G_x (2 scales of 8 channels) so that CPU tests take a fraction of a second per step.
+TINY_GENERATORS: dict[str, Any] = {
+    "image_channels": [8, 8],
+    "skip_channels": [4, 4],
+    "non_local_scales": 1,
+    "kernel_hidden": [32],
+}
+
+
+def tiny_model_options() -> dict[str, dict[str, Any]]:
+    """``model`` options of a small SelfDeblur, as nested in YAML (``{"generators": {...}}``)."""
+    return {"generators": dict(TINY_GENERATORS)}
+
+
+def tiny_model_cli() -> list[str]:
+    """The same as ``--model.generators.*`` command-line options."""
+    return [f"--model.generators.{key}={value}" for key, value in TINY_GENERATORS.items()]
+
+
+def model_groups(tiny: bool = True, **options: Any) -> dict[str, Any]:
+    """``SelfDeblur`` keyword arguments from field names of any option group, e.g.
+    ``SelfDeblur(**model_groups(steps=3, weight="auto"))``; small generators unless ``tiny=False``."""
+    from selfdeblur.options import Compute, Generators, Optimization, TotalVariation
+
+    groups = {"optimization": Optimization, "generators": Generators, "tv": TotalVariation, "compute": Compute}
+    values: dict[str, dict[str, Any]] = {name: {} for name in groups}
+    if tiny:
+        values["generators"] = {k: tuple(v) if isinstance(v, list) else v for k, v in TINY_GENERATORS.items()}
+    owner = {f.name: group for group, cls in groups.items() for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == "seed":
+            kwargs["seed"] = value
+            continue
+        values[owner[key]][key] = tuple(value) if isinstance(value, list) else value
+    return kwargs | {group: cls(**values[group]) for group, cls in groups.items()}

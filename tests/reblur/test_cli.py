@@ -1,0 +1,215 @@
+"""The ``reblur`` command through ``main([...])``: fit, test, checkpoints, exact resume, panels, configs."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from deblur_core.image_io import read_image
+from reblur.cli import main, uses_several_devices
+from reblur.data import SyntheticPairsDataModule
+from reblur.metrics import psnr, ssim
+from reblur.networks import ReblurringModule, UNet
+from tests.helpers import REPO
+
+TINY = str(REPO / "tests" / "conf" / "reblur_tiny.yaml")
+
+
+def metrics_rows(log_dir: Path) -> list[dict[str, str]]:
+    with (log_dir / "metrics.csv").open() as f:
+        return [{k: v for k, v in row.items() if v} for row in csv.DictReader(f)]
+
+
+def load_nets(checkpoint: Path):
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    deblur, reblur = UNet(channels=(8, 16)), ReblurringModule(1, channels=8, kernel_size=3)
+    deblur.load_state_dict(
+        {k[len("deblur_net.") :]: v for k, v in state["state_dict"].items() if k.startswith("deblur_net.")}
+    )
+    reblur.load_state_dict(
+        {k[len("reblur_net.") :]: v for k, v in state["state_dict"].items() if k.startswith("reblur_net.")}
+    )
+    return state, deblur, reblur
+
+
+def test_fit_then_test_reports_metrics_of_the_checkpointed_model(tmp_path):
+    root = tmp_path / "run"
+    main(["fit", "--config", TINY, "--trainer.default_root_dir", str(root)])
+    last = root / "checkpoints" / "last.ckpt"
+    state, deblur, _ = load_nets(last)
+    assert len(state["optimizer_states"]) == 2  # both networks' optimizers
+    assert state["global_step"] == 2 * state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"]
+    assert any(p.name.startswith("best-") for p in (root / "checkpoints").iterdir())
+
+    # The validation panel: blurry | deblurred | reblurred | sharp side by side.
+    panels = sorted((root / "lightning_logs" / "version_0" / "snapshots").rglob("*.png"))
+    assert panels and "blurry-deblurred-reblurred-sharp" in panels[0].name
+    panel = read_image(panels[0])
+    assert panel.shape[-1] == 4 * panel.shape[-2]
+
+    main(["test", "--config", TINY, "--trainer.default_root_dir", str(root / "test"), "--ckpt_path", str(last)])
+    rows = metrics_rows(root / "test" / "lightning_logs" / "version_0")
+    logged = {k: float(v) for row in rows for k, v in row.items() if k.startswith("test/")}
+
+    # Independent recomputation: the checkpoint's network on the held-out images, per image then averaged.
+    data = SyntheticPairsDataModule(
+        images=["camera", "coins", "astronaut"], image_size=32, kernel_size=5, pairs_per_image=2, val_images=1,
+        num_workers=0, persistent_workers=False,
+    )  # fmt: skip
+    data.setup("test")
+    values = {"psnr": [], "ssim": [], "input_psnr": []}
+    with torch.no_grad():
+        for batch in data.test_dataloader():
+            deblurred = deblur(batch["blurry"]).clamp(0, 1)
+            values["psnr"] += psnr(deblurred, batch["sharp"]).tolist()
+            values["ssim"] += ssim(deblurred, batch["sharp"]).tolist()
+            values["input_psnr"] += psnr(batch["blurry"], batch["sharp"]).tolist()
+    for name, per_image in values.items():
+        assert logged[f"test/{name}"] == pytest.approx(sum(per_image) / len(per_image), abs=1e-4)
+
+
+def test_resume_from_last_checkpoint_continues_exactly(tmp_path):
+    straight = tmp_path / "straight"
+    main(["fit", "--config", TINY, "--trainer.default_root_dir", str(straight), "--trainer.max_epochs", "3"])
+    resumed = tmp_path / "resumed"
+    main(["fit", "--config", TINY, "--trainer.default_root_dir", str(resumed), "--trainer.max_epochs", "1"])
+    main(
+        [
+            "fit",
+            "--config",
+            TINY,
+            "--trainer.default_root_dir",
+            str(resumed),
+            "--trainer.max_epochs",
+            "3",
+            "--ckpt_path",
+            "last",
+        ]
+    )
+    a, b = (torch.load(p / "checkpoints" / "last.ckpt", weights_only=False) for p in (straight, resumed))
+    assert a["global_step"] == b["global_step"] == 2 * 3 * 2  # 3 epochs x 2 batches x 2 optimizer steps
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"]):
+        for index, state in opt_a["state"].items():
+            assert torch.equal(state["exp_avg_sq"], opt_b["state"][index]["exp_avg_sq"])
+
+
+def test_l1_only_run_from_the_command_line(tmp_path):
+    root = tmp_path / "l1"
+    main(["fit", "--config", TINY, "--model.reblur_net", "null", "--trainer.default_root_dir", str(root)])
+    state = torch.load(root / "checkpoints" / "last.ckpt", weights_only=False)
+    assert len(state["optimizer_states"]) == 1
+    assert not any(k.startswith("reblur_net.") for k in state["state_dict"])
+
+
+def test_bad_data_is_reported_before_training(tmp_path):
+    (tmp_path / "GOPRO_Large" / "train").mkdir(parents=True)
+    with pytest.raises(ValueError, match="GOPRO_Large"):
+        main(
+            [
+                "fit",
+                "--config",
+                TINY,
+                "--data",
+                "reblur.data.GoProDataModule",
+                "--data.root",
+                str(tmp_path / "GOPRO_Large"),
+            ]
+        )
+
+
+def _make_configs_module():
+    spec = importlib.util.spec_from_file_location("make_configs", REPO / "configs" / "reblur" / "make_configs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_configs_are_the_generated_ones():
+    generated = _make_configs_module().all_configs()
+    assert len(generated) == 18  # GOPRO/REDS x U-Net/SRN/DHN x L1/reblur n1/reblur n2
+    for name, text in generated.items():
+        assert (REPO / "configs" / "reblur" / name).read_text() == text, name
+
+
+CONFIGS = sorted((REPO / "configs" / "reblur").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_every_config_parses_and_prints(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "class_path: reblur.networks." in printed and "class_path: reblur.data." in printed
+    if "reblur_n" in config.stem or config.stem == "demo":
+        assert "ReblurringModule" in printed
+
+
+def test_ddp_config_with_the_wandb_logger_parses(capsys):
+    configs = ("reblur/demo.yaml", "trainer/ddp.yaml", "logger/wandb.yaml")
+    with pytest.raises(SystemExit):
+        main(["fit", *(f"--config={REPO / 'configs' / name}" for name in configs), "--print_config"])
+    printed = capsys.readouterr().out
+    assert "strategy: ddp_find_unused_parameters_true" in printed and "WandbLogger" in printed
+
+
+def test_several_devices_switch_ddp_to_unused_parameter_detection():
+    assert uses_several_devices({"devices": 2})
+    assert uses_several_devices({"devices": "2"})
+    assert uses_several_devices({"devices": [0, 1]})
+    assert uses_several_devices({"devices": 1, "num_nodes": 2})
+    assert not uses_several_devices({"devices": 1})
+    assert not uses_several_devices({"devices": "auto", "accelerator": "cpu"})
+
+
+def test_wandb_offline_logs_metrics_and_panels(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    root = tmp_path / "wandb_run"
+    wandb = [f"--config={REPO / 'configs' / 'logger' / 'wandb.yaml'}", "--trainer.logger.init_args.offline=true"]
+    main(
+        [
+            "fit",
+            "--config",
+            TINY,
+            *wandb,
+            f"--trainer.logger.init_args.save_dir={root}",
+            f"--trainer.default_root_dir={root}",
+            "--trainer.max_epochs=1",
+        ]
+    )
+    import wandb
+
+    wandb.finish()  # the logger leaves the run open; finishing flushes it
+    runs = list((root / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    media = list(runs[0].rglob("*.png"))
+    assert any("val_panels" in str(p) for p in media)
+
+
+TTA_CONFIGS = sorted((REPO / "configs" / "reblur" / "tta").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", TTA_CONFIGS, ids=[c.stem for c in TTA_CONFIGS])
+def test_adaptation_configs_switch_adaptation_on_for_test(config, capsys):
+    model = "demo" if config.stem == "demo" else f"{config.stem}_unet_reblur_n1"
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "test",
+                "--config",
+                str(REPO / "configs" / "reblur" / f"{model}.yaml"),
+                "--config",
+                str(config),
+                "--print_config",
+            ]
+        )
+    assert exit_info.value.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "adapt: true" in printed and "steps: 5" in printed

@@ -1,0 +1,65 @@
+"""Shapes, parameter counts and output constraints of G_x and G_k against the reference model."""
+
+from __future__ import annotations
+
+import torch
+
+from selfdeblur.networks.image_generator import SkipGenerator
+from selfdeblur.networks.kernel_generator import DIPKernelGenerator, FCKernelGenerator, build_kernel_generator
+from selfdeblur.networks.non_local import NonLocalBlock
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_image_generator_matches_reference_size_and_shape():
+    g = SkipGenerator()
+    # The authors' skip(8, 1, [128]*5, [128]*5, [16]*5, non-local at 3 deepest scales) model.
+    assert count(g) == 2_365_521
+    h, w, k = 255, 255, 17
+    z = torch.rand(1, 8, h + k - 1, w + k - 1) * 0.1
+    with torch.no_grad():
+        out = g(z)
+    assert out.shape == (1, 1, h + k - 1, w + k - 1)
+    assert out.min() > 0 and out.max() < 1  # sigmoid output
+
+
+def test_image_generator_handles_odd_sizes_and_layout():
+    g = SkipGenerator(down_channels=[8, 8, 8], skip_channels=[2, 0, 2], non_local_scales=2)
+    for h, w in [(17, 23), (30, 31), (9, 9)]:
+        assert g(torch.rand(1, 8, h, w)).shape == (1, 1, h, w)
+    blocks = [m for m in g.modules() if isinstance(m, NonLocalBlock)]
+    assert len(blocks) == 2
+    reflection = [m for m in g.modules() if isinstance(m, torch.nn.ReflectionPad2d)]
+    convs3 = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(reflection) == len(convs3) == 3 * 3  # down, down-second, merge conv per scale
+
+
+def test_non_local_block_starts_as_identity():
+    block = NonLocalBlock(16)
+    x = torch.randn(2, 16, 9, 11)
+    assert torch.equal(block(x), x)  # zero-initialised output BN
+    torch.nn.init.ones_(block.out[1].weight)
+    assert not torch.allclose(block(x), x)
+
+
+def test_kernel_generator_reference_size_and_simplex():
+    g = FCKernelGenerator(17)
+    assert count(g) == 490_289  # 200*1000+1000 + 1000*289+289
+    k = g(torch.rand(200) * 0.1)
+    assert k.shape == (17, 17)
+    assert (k >= 0).all()
+    assert torch.isclose(k.sum(), torch.tensor(1.0), atol=1e-6)
+
+
+def test_kernel_generator_variants():
+    no_hidden = build_kernel_generator("fc", 17, hidden=[])
+    assert count(no_hidden) == 200 * 289 + 289
+    deeper = build_kernel_generator("fc", 17, hidden=[1000, 1000])
+    assert count(deeper) == 201_000 + 1_001_000 + 289_289
+    assert isinstance(deeper.net[2], torch.nn.Linear) and isinstance(deeper.net[3], torch.nn.ReLU6)
+    dip = build_kernel_generator("dip", 11)
+    assert isinstance(dip, DIPKernelGenerator)
+    k = dip(torch.rand(dip.input_shape()) * 0.1)
+    assert k.shape == (11, 11) and (k >= 0).all() and torch.isclose(k.sum(), torch.tensor(1.0), atol=1e-6)
