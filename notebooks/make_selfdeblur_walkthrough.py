@@ -176,7 +176,7 @@ whole results folder.""",
     ),
     (
         "code",
-        r"""from selfdeblur.evaluate import quantise
+        r"""from selfdeblur.evaluation import quantise
 from deblur_core.crop import center_crop
 from selfdeblur.levin_protocol import align_upto_shift, error_ratios, kernel_similarity, psnr_255, ssim_wang
 from selfdeblur.sparse_deconvolution import deconvolve_sparse

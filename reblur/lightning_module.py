@@ -33,6 +33,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from deblur_core.cli_errors import UsageError
 from reblur.losses import VGGPerceptualLoss, l1, reblurring_loss, reblurring_module_losses
 from reblur.metrics import NIQE, ImageQualityMetrics, psnr
 from reblur.options import DeblurLoss, Evaluation, NetworkUpdates
@@ -66,7 +67,7 @@ class ReblurTraining(pl.LightningModule):
     ) -> None:
         super().__init__()
         if max_steps_counts not in STEP_COUNTS:
-            raise ValueError(f"model.max_steps_counts must be one of {STEP_COUNTS}, got {max_steps_counts!r}")
+            raise UsageError(f"model.max_steps_counts must be one of {STEP_COUNTS}, got {max_steps_counts!r}")
         # Plain values only (the networks and the optimizer factories are not): loggers show them, and
         # checkpoints stay loadable with weights_only=True.
         self.save_hyperparameters(
@@ -246,6 +247,11 @@ class ReblurTraining(pl.LightningModule):
                 self.target_niqe.reset()
             # Already reduced over processes by the metric; the same value on every rank.
             self.log(f"{prefix}/niqe_target", self._target_niqe_values[prefix])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # LightningCLI restores a checkpoint's hyperparameters over the command line's (`reblur test --ckpt_path`):
+        # how to score is the user's choice for each run, not part of the trained model, so it is not stored.
+        checkpoint.get("hyper_parameters", {}).pop("evaluation", None)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """``{"deblurred": (N, 3, H, W) in [0, 1], "name": list[str] | None}``; for the marker batch of an

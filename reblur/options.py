@@ -25,8 +25,9 @@ from typing import Literal
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
+from deblur_core.cli_errors import UsageError
 from deblur_core.conventions import FULL_REFERENCE_COLORS, NIQE_COLORS
-from reblur.metrics.names import METRIC_NAMES
+from reblur.metric_names import METRIC_NAMES
 
 PERCEPTUAL_ARCHS = ("vgg16", "vgg19")
 
@@ -52,11 +53,11 @@ class DeblurLoss:
 
     def __post_init__(self) -> None:
         if self.reblur_weight < 0:
-            raise ValueError(f"model.loss.reblur_weight must be >= 0, got {self.reblur_weight!r}")
+            raise UsageError(f"model.loss.reblur_weight must be >= 0, got {self.reblur_weight!r}")
         if self.perceptual_weight < 0:
-            raise ValueError(f"model.loss.perceptual_weight must be >= 0, got {self.perceptual_weight!r}")
+            raise UsageError(f"model.loss.perceptual_weight must be >= 0, got {self.perceptual_weight!r}")
         if self.perceptual_arch not in PERCEPTUAL_ARCHS:
-            raise ValueError(
+            raise UsageError(
                 f"model.loss.perceptual_arch must be one of {PERCEPTUAL_ARCHS}, got {self.perceptual_arch!r}"
             )
 
@@ -79,9 +80,9 @@ class NetworkUpdates:
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"the updates' steps must be an integer >= 1, got {self.steps!r}")
+            raise UsageError(f"the updates' steps must be an integer >= 1, got {self.steps!r}")
         if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ValueError(f"the updates' grad_clip must be > 0 or null, got {self.grad_clip!r}")
+            raise UsageError(f"the updates' grad_clip must be > 0 or null, got {self.grad_clip!r}")
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,10 @@ class Evaluation:
     def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in METRIC_NAMES]
         if unknown:
-            raise ValueError(f"model.evaluation.metrics: unknown metric(s) {unknown}; available: {list(METRIC_NAMES)}")
+            raise UsageError(f"model.evaluation.metrics: unknown metric(s) {unknown}; available: {list(METRIC_NAMES)}")
         if self.crop_border < 0:
-            raise ValueError(f"model.evaluation.crop_border must be >= 0, got {self.crop_border!r}")
+            raise UsageError(f"model.evaluation.crop_border must be >= 0, got {self.crop_border!r}")
         if self.color not in FULL_REFERENCE_COLORS:
-            raise ValueError(f"model.evaluation.color must be one of {FULL_REFERENCE_COLORS}, got {self.color!r}")
+            raise UsageError(f"model.evaluation.color must be one of {FULL_REFERENCE_COLORS}, got {self.color!r}")
         if self.niqe_color not in NIQE_COLORS:
-            raise ValueError(f"model.evaluation.niqe_color must be one of {NIQE_COLORS}, got {self.niqe_color!r}")
+            raise UsageError(f"model.evaluation.niqe_color must be one of {NIQE_COLORS}, got {self.niqe_color!r}")

@@ -15,7 +15,9 @@ images differently between the ranks. ``overwrite=True`` deblurs and rewrites ev
 
 Unreadable inputs arrive as marker batches (:mod:`reblur.data.folder_images`); they are collected
 and, when the run ends, listed together with the counts (gathered over all ranks) and in
-``output_dir/unreadable.txt`` (``NAME<TAB>reason`` per line; removed when a run finds none).
+``output_dir/unreadable.txt`` (``NAME<TAB>reason`` per line; removed when a run finds none);
+:attr:`PredictionWriter.unreadable_total` then holds their number on every rank, and ``reblur predict``
+exits with status :data:`UNREADABLE_INPUTS_STATUS` (3) after writing everything it could.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from deblur_core.cli_errors import UsageError
 from deblur_core.files import atomic_write
 from deblur_core.image_io import IMAGE_EXTENSIONS, save_image
 from reblur.data.folder_images import is_unreadable
 
 UNREADABLE_LIST = "unreadable.txt"
+# Exit status of `reblur predict` when some inputs could not be read (1 and 2 are errors that stop the run).
+UNREADABLE_INPUTS_STATUS = 3
 
 
 def gather_objects(trainer: pl.Trainer, value: Any) -> list[Any]:
@@ -64,6 +69,7 @@ class PredictionWriter(BasePredictionWriter):
         self.written = 0
         self.kept = 0
         self.unreadable: list[tuple[str, str]] = []
+        self.unreadable_total = 0
 
     def output_path(self, name: str) -> Path:
         """Where the output for the input called ``name`` goes."""
@@ -74,7 +80,7 @@ class PredictionWriter(BasePredictionWriter):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "predict":
             return
-        self.written, self.kept, self.unreadable = 0, 0, []
+        self.written, self.kept, self.unreadable, self.unreadable_total = 0, 0, [], 0
         datamodule = trainer.datamodule
         self._refuse_output_among_inputs(getattr(datamodule, "predict_dir", None))
         if self.overwrite or not hasattr(datamodule, "skip_predictions"):
@@ -93,7 +99,7 @@ class PredictionWriter(BasePredictionWriter):
             return
         inputs, outputs = Path(predict_dir).resolve(), self.output_dir.resolve()
         if outputs == inputs or inputs in outputs.parents:
-            raise ValueError(f"output_dir '{self.output_dir}' must not lie inside predict_dir '{predict_dir}'")
+            raise UsageError(f"output_dir '{self.output_dir}' must not lie inside predict_dir '{predict_dir}'")
 
     # -- writing ----------------------------------------------------------------------------------
     def write_on_batch_end(
@@ -131,10 +137,11 @@ class PredictionWriter(BasePredictionWriter):
         if stage != "predict":
             return
         reports = gather_objects(trainer, (self.written, self.kept, self.unreadable))
+        unreadable = sorted(entry for r in reports for entry in r[2])
+        self.unreadable_total = len(unreadable)
         if not trainer.is_global_zero:
             return
         written, kept = sum(r[0] for r in reports), sum(r[1] for r in reports)
-        unreadable = sorted(entry for r in reports for entry in r[2])
         message = f"predict: wrote {written} image(s) to '{self.output_dir}', kept {kept} existing"
         listing = self.output_dir / UNREADABLE_LIST
         if unreadable:

@@ -1,20 +1,29 @@
-"""SelfDeblur (Ren et al., CVPR 2020): blind deconvolution of one image with deep priors, in Lightning."""
+"""SelfDeblur (Ren et al., CVPR 2020): blind deconvolution of one image with deep priors, in Lightning.
 
-from selfdeblur.api import deblur
-from selfdeblur.data import BlurryImage, SelfDeblurDataModule, SyntheticBlur
-from selfdeblur.lightning_module import SelfDeblur
-from selfdeblur.options import Compute, Generators, Optimization, TotalVariation
-from selfdeblur.result import DeblurResult
+The names below are imported on first use (PEP 562): ``selfdeblur --help`` then answers without loading torch.
+"""
 
-__all__ = [
-    "BlurryImage",
-    "Compute",
-    "DeblurResult",
-    "Generators",
-    "Optimization",
-    "SelfDeblur",
-    "SelfDeblurDataModule",
-    "SyntheticBlur",
-    "TotalVariation",
-    "deblur",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "deblur": "api",
+    "BlurryImage": "data",
+    "SelfDeblurDataModule": "data",
+    "SyntheticBlur": "data",
+    "SelfDeblur": "lightning_module",
+    "Compute": "options",
+    "Generators": "options",
+    "Optimization": "options",
+    "TotalVariation": "options",
+    "DeblurResult": "result",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,9 +1,9 @@
-"""``selfdeblur`` command line: LightningCLI over :class:`SelfDeblur` and :class:`SelfDeblurDataModule`.
+"""The ``selfdeblur`` command: ``fit`` (LightningCLI, :mod:`selfdeblur.lightning_cli`) and ``evaluate``.
 
 Usage::
 
     selfdeblur fit --config configs/selfdeblur/levin.yaml [--output.dir results/levin]
-    selfdeblur fit --data.images photo.jpg --data.kernel_size 31 --model.steps 2500
+    selfdeblur fit --data.images photo.jpg --data.kernel_size 31 --model.optimization.steps 2500
     selfdeblur fit --config configs/selfdeblur/levin.yaml --config configs/logger/wandb.yaml
     selfdeblur fit --config configs/selfdeblur/levin.yaml --print_config
     selfdeblur fit --config configs/selfdeblur/levin.yaml --trainer.devices 4   # images shared among 4 GPUs
@@ -13,81 +13,60 @@ Usage::
 kernel (PNG and .npy) under ``--output.dir`` (default ``results/selfdeblur``), plus ``summary.csv``;
 logs and the run's ``config.yaml`` go there too unless ``--trainer.default_root_dir`` is given.
 Starting the same command again skips the images that are done.
+
+Errors in the options, the config files or the data print one line and exit with status 2 (options) or 1
+(data, run); ``--debug`` (or ``DEBLUR_DEBUG=1``) shows the traceback (:mod:`deblur_core.cli_errors`). This
+module imports neither torch nor Lightning: ``selfdeblur --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Sequence
 
-from pytorch_lightning.cli import ArgsType, LightningCLI
+from deblur_core.cli_errors import DEBUG_ENV, USAGE_STATUS, run_command
+from deblur_core.config_files import check_config_files
 
-from selfdeblur.callbacks import LatentSnapshots, ResultWriter, SelfDeblurProgressBar
-from selfdeblur.data import SelfDeblurDataModule
-from selfdeblur.host_memory import KeepFreedHostMemory
-from selfdeblur.lightning_module import SelfDeblur
-from selfdeblur.strategy import NAME as STRATEGY_NAME
-from selfdeblur.strategy import asks_for_several_devices
-
-TRAINER_DEFAULTS: dict[str, Any] = {
-    "max_epochs": 1,  # one pass over the images; each image's steps are its batches
-    "enable_checkpointing": False,  # resume is per image, from the written results
-    "enable_model_summary": False,  # the networks are built per image, after the summary
-    "log_every_n_steps": 50,
+PROGRAM = "selfdeblur"
+SUBCOMMANDS = {
+    "fit": "solve every image of the data source (LightningCLI: --config, --print_config, --model.*, --data.*, ...)",
+    "evaluate": "score a results folder with Levin et al.'s protocol (Levin, Lai)",
 }
+MEMORY_HINT = (
+    "SelfDeblur's memory grows with the image and kernel size: solve a smaller image or a crop, one image per "
+    "group (--data.images_per_group 1), or use a device with more memory"
+)
 
 
-class SelfDeblurCLI(LightningCLI):
-    """LightningCLI with SelfDeblur's result writer (``--output.*``), snapshots (``--snapshots.*``),
-    host memory policy on the CPU (``--host_memory.enabled``) and progress bar; only the ``fit`` subcommand."""
-
-    @staticmethod
-    def subcommands() -> dict[str, set[str]]:
-        return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
-
-    def add_arguments_to_parser(self, parser: Any) -> None:
-        parser.add_lightning_class_args(ResultWriter, "output")
-        parser.add_lightning_class_args(LatentSnapshots, "snapshots")
-        parser.add_lightning_class_args(KeepFreedHostMemory, "host_memory")
-
-    def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
-        trainer = config["trainer"]
-        if asks_for_several_devices(trainer.get("devices"), trainer.get("accelerator")) and trainer.get("strategy") in (
-            None,
-            "auto",
-            "ddp",
-        ):
-            # Images are independent problems: one process per device, each with its own share, no DDP wrapper.
-            trainer["strategy"] = STRATEGY_NAME
-        if trainer.get("default_root_dir") is None:
-            # Logs and the saved config go beside the results unless the user says otherwise.
-            trainer["default_root_dir"] = config["output"]["dir"]
-        callbacks = trainer.get("callbacks") or []
-        custom_bar = any("ProgressBar" in str(getattr(c, "class_path", c)) for c in callbacks)
-        wants_bar = trainer.get("enable_progress_bar") is not False
-        self.trainer_defaults["callbacks"] = [SelfDeblurProgressBar()] if wants_bar and not custom_bar else []
+def help_text() -> str:
+    lines = [f"usage: {PROGRAM} {{{','.join(SUBCOMMANDS)}}} [options]", "", "SelfDeblur (Ren et al., CVPR 2020).", ""]
+    lines += ["subcommands:"] + [f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items()]
+    lines += [
+        "",
+        f"`{PROGRAM} SUBCOMMAND --help` lists a subcommand's options. --debug (or {DEBUG_ENV}=1) shows the",
+        "traceback of an error instead of its one-line message.",
+    ]
+    return "\n".join(lines)
 
 
-def main(args: ArgsType = None) -> None:
-    """Run the ``selfdeblur`` command with ``args`` (default: ``sys.argv[1:]``)."""
-    argv = sys.argv[1:] if args is None else args
-    if isinstance(argv, (list, tuple)) and argv and argv[0] == "evaluate":
-        # Scoring needs no Trainer: a plain argparse command (see selfdeblur.evaluate).
+def _dispatch(args: list[str]) -> None:
+    if not args or args[0] in ("-h", "--help"):
+        print(help_text(), file=sys.stdout if args else sys.stderr)
+        raise SystemExit(0 if args else USAGE_STATUS)
+    if args[0] == "evaluate":
         from selfdeblur.evaluate import main as evaluate
 
-        evaluate(list(argv[1:]))
+        evaluate(args[1:])
         return
-    SelfDeblurCLI(
-        SelfDeblur,
-        SelfDeblurDataModule,
-        trainer_defaults=dict(TRAINER_DEFAULTS),
-        seed_everything_default=0,
-        auto_configure_optimizers=False,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"fit": {"description": "Solve every image of the data source with SelfDeblur."}},
-        args=args,
-    )
+    check_config_files(args)
+    from selfdeblur.lightning_cli import run
+
+    run(args)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Run the ``selfdeblur`` command with ``args`` (default: ``sys.argv[1:]``)."""
+    run_command(PROGRAM, args, _dispatch, MEMORY_HINT)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from deblur_core.cli_errors import UsageError
 from selfdeblur.cuda_precision import CHOICES as FLOAT32_PRECISIONS
 
 
 def check(option: str, value: object, ok: bool, expected: str) -> None:
-    """Raise ``ValueError("<option> must be <expected>, got <value>")`` unless ``ok``."""
+    """Raise :class:`~deblur_core.cli_errors.UsageError` (a ``ValueError``) ``"<option> must be <expected>, got
+    <value>"`` unless ``ok``."""
     if not ok:
-        raise ValueError(f"{option} must be {expected}, got {value!r}")
+        raise UsageError(f"{option} must be {expected}, got {value!r}")
 
 
 def _one_of(option: str, value: object, choices: tuple[str, ...]) -> None:
@@ -107,7 +109,7 @@ class Generators:
             f"in [0, {scales}]",
         )
         if len(self.skip_channels) != scales:
-            raise ValueError(
+            raise UsageError(
                 f"{group}.skip_channels {list(self.skip_channels)} must have one entry per scale of "
                 f"{group}.image_channels {list(self.image_channels)}"
             )

@@ -36,6 +36,9 @@ class DeblurProblem(nn.Module):
         kernel_generator: G_k, mapping ``z_k`` to a ``(k, k)`` filter; has ``input_shape()``.
         image_input: ``z_x``, ``(1, c, H + k - 1, W + k - 1)``.
         kernel_input: ``z_k``, of shape ``kernel_generator.input_shape()``.
+
+    :attr:`blur_method` (``method`` of :func:`deblur_core.blur.correlate_valid`) and :attr:`memory_format`
+    (of ``z_x`` and G_x's feature maps) are set by :class:`selfdeblur.problem_batch.ProblemBatch`.
     """
 
     def __init__(
@@ -58,6 +61,8 @@ class DeblurProblem(nn.Module):
         self.register_buffer("kernel_input", kernel_input)
         self.image_generator = image_generator
         self.kernel_generator = kernel_generator
+        self.blur_method = "direct"
+        self.memory_format = torch.contiguous_format
 
     @property
     def height(self) -> int:
@@ -67,12 +72,17 @@ class DeblurProblem(nn.Module):
     def width(self) -> int:
         return self.target.shape[-1]
 
+    def perturbed_input(self, perturbation: torch.Tensor | None) -> torch.Tensor:
+        """``z_x + perturbation`` (shape of ``z_x``; ``None``: ``z_x``), in ``z_x``'s memory format."""
+        if perturbation is None:
+            return self.image_input
+        return self.image_input + perturbation.contiguous(memory_format=self.memory_format)
+
     def forward(self, perturbation: torch.Tensor | None = None) -> Estimate:
-        """Generate latent image and filter; ``perturbation`` (shape of ``z_x``) is added to ``z_x``."""
-        z = self.image_input if perturbation is None else self.image_input + perturbation
-        latent = self.image_generator(z)
+        """Generate latent image and filter from ``z_x + perturbation`` and ``z_k``, and blur one with the other."""
+        latent = self.image_generator(self.perturbed_input(perturbation))
         filt = self.kernel_generator(self.kernel_input)
-        return Estimate(latent, filt, correlate_valid(latent, filt))
+        return Estimate(latent, filt, correlate_valid(latent, filt, self.blur_method))
 
     def crop(self, latent: torch.Tensor) -> torch.Tensor:
         """Centre ``H x W`` of a latent image (the part the blurry image shows)."""

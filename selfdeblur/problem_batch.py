@@ -58,11 +58,12 @@ class ProblemBatch(nn.Module):
     ) -> None:
         super().__init__()
         self.problems = nn.ModuleList(problems)
-        self.memory_format = memory_format
         self.blur_method = blur_method
         self.image_stacks = nn.ModuleList()
         self.kernel_stacks = nn.ModuleList()
         self.members: list[list[int]] = []  # problem indices of each stack
+        for problem in problems:
+            problem.blur_method = blur_method
         if stack:
             by_key: dict[tuple, list[int]] = {}
             for i, problem in enumerate(problems):
@@ -76,6 +77,7 @@ class ProblemBatch(nn.Module):
                 del problem.image_generator, problem.kernel_generator
         elif memory_format != torch.contiguous_format:
             for problem in problems:
+                problem.memory_format = memory_format
                 problem.image_generator.to(memory_format=memory_format)
                 problem.register_buffer("image_input", problem.image_input.contiguous(memory_format=memory_format))
 
@@ -120,21 +122,12 @@ class ProblemBatch(nn.Module):
     def forward(self, perturbations: Sequence[torch.Tensor | None]) -> list[Estimate]:
         """One estimate per problem; ``perturbations[i]`` (shape of ``z_x``, or None) is added to
         problem ``i``'s ``z_x``."""
-        inputs = [
-            p.image_input if noise is None else p.image_input + noise.contiguous(memory_format=self.memory_format)
-            for p, noise in zip(self.problems, perturbations)
-        ]
         if not self.stacked:
-            estimates = []
-            for problem, z in zip(self.problems, inputs):
-                latent = problem.image_generator(z)
-                filt = problem.kernel_generator(problem.kernel_input)
-                estimates.append(Estimate(latent, filt, self.blur(latent, filt)))
-            return estimates
+            return [problem(noise) for problem, noise in zip(self.problems, perturbations)]
         out: list[Estimate | None] = [None] * len(self)
         filters = self.filters()
         for members, images in zip(self.members, self.image_stacks):
-            latents = images(torch.stack([inputs[i] for i in members]))
+            latents = images(torch.stack([self.problems[i].perturbed_input(perturbations[i]) for i in members]))
             for i, latent in zip(members, latents.unbind(0)):
                 out[i] = Estimate(latent, filters[i], self.blur(latent, filters[i]))
         return out

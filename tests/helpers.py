@@ -45,3 +45,18 @@ def model_groups(tiny: bool = True, **options: Any) -> dict[str, Any]:
             continue
         values[owner[key]][key] = tuple(value) if isinstance(value, list) else value
     return kwargs | {group: cls(**values[group]) for group, cls in groups.items()}
+
+
+def command_error(capsys: Any, main: Any, args: list[str], status: int) -> str:
+    """Run a command's ``main(args)``, which must exit with ``status``; return its one ``: error: `` line from
+    stderr (other lines, such as Lightning's "GPU available" notes, may come before it)."""
+    import pytest
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == status, (exit_info.value.code, capsys.readouterr().err[-2000:])
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1, errors
+    assert "Traceback" not in errors[0]
+    return errors[0]

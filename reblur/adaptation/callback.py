@@ -12,6 +12,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from torch import nn
 
+from deblur_core.cli_errors import UsageError
 from reblur.adaptation.adapted_net import AdaptedDeblurNet
 from reblur.adaptation.algorithm import PARAMETER_SETS, adapt, adapted_parameters
 from reblur.adaptation.records import global_means, write_records
@@ -76,18 +77,18 @@ class TestTimeAdaptation(Callback):
         csv_name: str | None = "tta_per_image.csv",
     ) -> None:
         if steps < 0:
-            raise ValueError(f"tta steps must be >= 0, got {steps}")
+            raise UsageError(f"tta steps must be >= 0, got {steps}")
         if lr <= 0:
-            raise ValueError(f"tta lr must be > 0, got {lr}")
+            raise UsageError(f"tta lr must be > 0, got {lr}")
         if params not in PARAMETER_SETS:
-            raise ValueError(f"tta params must be one of {PARAMETER_SETS}, got {params!r}")
+            raise UsageError(f"tta params must be one of {PARAMETER_SETS}, got {params!r}")
         if proximity_weight < 0:
-            raise ValueError(f"tta proximity_weight must be >= 0, got {proximity_weight}")
+            raise UsageError(f"tta proximity_weight must be >= 0, got {proximity_weight}")
         if per not in UNITS:
-            raise ValueError(f"tta per must be one of {UNITS}, got {per!r}")
+            raise UsageError(f"tta per must be one of {UNITS}, got {per!r}")
         stages = (stages,) if isinstance(stages, str) else tuple(stages)
         if not set(stages) <= set(STAGES):
-            raise ValueError(f"tta stages must be among {STAGES}, got {stages}")
+            raise UsageError(f"tta stages must be among {STAGES}, got {stages}")
         self.steps, self.lr, self.params = steps, lr, params
         self.proximity_weight, self.per, self.stages = proximity_weight, per, stages
         self.csv_name = csv_name

@@ -44,6 +44,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
+from deblur_core.cli_errors import UsageError
 from reblur.data.folder_images import FolderImages, RankShare
 from reblur.data.layouts import ImagePair, gopro_pairs, reds_pairs
 from reblur.data.paired_dataset import PairedImageDataset, TensorPair
@@ -106,11 +107,11 @@ class PairedDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         for arg, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size), ("crop_size", crop_size)):
             if value < 1:
-                raise ValueError(f"{arg} must be >= 1, got {value}")
+                raise UsageError(f"{arg} must be >= 1, got {value}")
         if val_max_images is not None and val_max_images < 1:
-            raise ValueError(f"val_max_images must be >= 1 or None, got {val_max_images}")
+            raise UsageError(f"val_max_images must be >= 1 or None, got {val_max_images}")
         if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+            raise UsageError(f"num_workers must be >= 0, got {num_workers}")
         self.batch_size = batch_size
         self.crop_size = crop_size
         self.augment = augment

@@ -1,9 +1,9 @@
 """Image quality metrics for deblurring: PSNR, SSIM, LPIPS, NIQE per image, accumulated as torchmetrics."""
 
+from reblur.metric_names import METRIC_HELP, METRIC_NAMES
 from reblur.metrics.full_reference import SSIM_CONVENTIONS, psnr, ssim
 from reblur.metrics.image_quality import METRICS, ImageQualityMetrics, MetricSpec, register_metric
 from reblur.metrics.lpips_distance import LPIPSDistance
-from reblur.metrics.names import METRIC_HELP, METRIC_NAMES
 from reblur.metrics.niqe import NIQE, matlab_imresize, niqe
 
 __all__ = [

@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from deblur_core.cli_errors import UsageError
 from selfdeblur.data.discovery import (
     discover_files,
     discover_lai,
@@ -144,9 +145,9 @@ class SelfDeblurDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if (images is None) == (synthetic is None):
-            raise ValueError("give either data.images (a folder, file or list of files) or data.synthetic, not both")
+            raise UsageError("give either data.images (a folder, file or list of files) or data.synthetic, not both")
         if images_per_group < 1:
-            raise ValueError(f"data.images_per_group must be >= 1, got {images_per_group}")
+            raise UsageError(f"data.images_per_group must be >= 1, got {images_per_group}")
         self.source = images
         self.layout = layout
         self.kernel_size = kernel_size
@@ -165,7 +166,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
             return [self.synthetic.make()]
         if self.layout in ("levin", "lai"):
             if not isinstance(self.source, str):
-                raise ValueError(f"data.images must be one folder for layout {self.layout!r}")
+                raise UsageError(f"data.images must be one folder for layout {self.layout!r}")
             found = (discover_levin if self.layout == "levin" else discover_lai)(self.source)
         elif self.layout == "files":
             found = [
@@ -173,7 +174,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
                 for name, path in discover_files(self.source, self.recursive)
             ]
         else:
-            raise ValueError(f"data.layout must be 'files', 'levin' or 'lai', got {self.layout!r}")
+            raise UsageError(f"data.layout must be 'files', 'levin' or 'lai', got {self.layout!r}")
         for image in found:
             sidecar = sidecar_kernel_size(image.blurry)
             if sidecar is not None:
@@ -184,7 +185,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
                     break
         unknown = set(self.kernel_sizes) - {i.name for i in found} - {i.blurry.name for i in found}
         if unknown:
-            raise ValueError(f"data.kernel_sizes names images that were not found: {sorted(unknown)}")
+            raise UsageError(f"data.kernel_sizes names images that were not found: {sorted(unknown)}")
         return found
 
     def _validate(self, image: BlurryImage) -> None:

@@ -91,17 +91,23 @@ def discover_levin(root: str | Path) -> list[BlurryImage]:
 
 
 def discover_lai(root: str | Path) -> list[BlurryImage]:
-    """Lai et al.'s uniform-blur benchmark in the layout the SelfDeblur authors use.
+    """Lai et al.'s uniform-blur benchmark: the SelfDeblur authors' layout, or the release's.
 
     ``root/uniform_ycbcr/CATEGORY_NN_kernel_KK.png``: blurry images (the Y channel of Lai et al.'s
-    ``uniform`` images; 5 categories x 5 images x 4 kernels), ``root/ground_truth/CATEGORY_NN.png``:
-    sharp colour images (scored on their Y channel), kernel sizes from :data:`LAI_KERNEL_SIZES`. Kernels
-    are not part of this layout; ``root/kernel/kernel_KK.png`` is used where present.
+    ``uniform`` images, as the SelfDeblur authors prepare them; 5 categories x 5 images x 4 kernels), or, where
+    that folder is absent, the release's colour images ``root/uniform/CATEGORY_NN_kernel_KK.png`` (what
+    ``deblur-datasets`` describes; SelfDeblur solves their luminance). ``root/ground_truth/CATEGORY_NN.png``:
+    sharp colour images (scored on their Y channel), kernel sizes from :data:`LAI_KERNEL_SIZES`;
+    ``root/kernel/kernel_KK.png`` is used where present.
     """
     root = Path(root).expanduser()
-    blurry_dir = root / "uniform_ycbcr"
-    if not blurry_dir.is_dir():
-        raise FileNotFoundError(f"data.images: Lai folder without 'uniform_ycbcr/': '{root}'")
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data.images: Lai folder not found: '{root}' (`deblur-datasets where lai` says how to get it)"
+        )
+    blurry_dir = next((root / d for d in ("uniform_ycbcr", "uniform") if (root / d).is_dir()), None)
+    if blurry_dir is None:
+        raise FileNotFoundError(f"data.images: Lai folder without 'uniform_ycbcr/' or 'uniform/': '{root}'")
     images = []
     for path in sorted(blurry_dir.glob("*.png")):
         match = _LAI_NAME.match(path.stem)

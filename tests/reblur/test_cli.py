@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from deblur_core.image_io import read_image
-from reblur.cli import main, uses_several_devices
+from reblur.cli import main
 from reblur.data import SyntheticPairsDataModule
+from reblur.lightning_cli import run, uses_several_devices
 from reblur.metrics import psnr, ssim
 from reblur.networks import ReblurringModule, UNet
 from tests.helpers import REPO
@@ -107,22 +108,6 @@ def test_l1_only_run_from_the_command_line(tmp_path):
     assert not any(k.startswith("reblur_net.") for k in state["state_dict"])
 
 
-def test_bad_data_is_reported_before_training(tmp_path):
-    (tmp_path / "GOPRO_Large" / "train").mkdir(parents=True)
-    with pytest.raises(ValueError, match="GOPRO_Large"):
-        main(
-            [
-                "fit",
-                "--config",
-                TINY,
-                "--data",
-                "reblur.data.GoProDataModule",
-                "--data.root",
-                str(tmp_path / "GOPRO_Large"),
-            ]
-        )
-
-
 def _make_configs_module():
     spec = importlib.util.spec_from_file_location("make_configs", REPO / "configs" / "reblur" / "make_configs.py")
     module = importlib.util.module_from_spec(spec)
@@ -213,3 +198,21 @@ def test_adaptation_configs_switch_adaptation_on_for_test(config, capsys):
     assert exit_info.value.code in (0, None)
     printed = capsys.readouterr().out
     assert "adapt: true" in printed and "steps: 5" in printed
+
+
+def test_test_scores_with_the_command_lines_conventions_not_the_checkpoints(tmp_path):
+    quick = ["--trainer.max_steps", "1", "--trainer.limit_val_batches", "0", "--checkpoint.monitor", "null"]
+    main(["fit", "--config", TINY, "--trainer.default_root_dir", str(tmp_path), *quick])  # evaluation: psnr, ssim
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    assert "evaluation" not in torch.load(ckpt, weights_only=True)["hyper_parameters"]
+    scoring = [
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--model.evaluation.metrics",
+        "[psnr]",
+        "--model.evaluation.color",
+        "gray",
+    ]
+    cli = run(["test", "--config", TINY, "--ckpt_path", str(ckpt), *scoring])
+    assert cli.model.evaluation.metrics == ("psnr",) and cli.model.evaluation.color == "gray"
+    assert set(cli.trainer.callback_metrics) >= {"test/psnr"} and "test/ssim" not in cli.trainer.callback_metrics

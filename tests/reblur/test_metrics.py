@@ -154,3 +154,10 @@ def test_lpips_error_says_where_the_weights_go(tmp_path, monkeypatch):
 
 def _no_network(*args, **kwargs):
     raise OSError("no network")
+
+
+def test_the_names_help_lists_are_the_implemented_metrics():
+    from reblur.metric_names import METRIC_HELP, METRIC_NAMES
+    from reblur.metrics.image_quality import METRICS
+
+    assert METRIC_NAMES == tuple(METRICS) == tuple(METRIC_HELP)

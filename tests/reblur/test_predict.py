@@ -17,8 +17,8 @@ from deblur_core.image_io import read_image
 from reblur.cli import main
 from reblur.data import RankShare, SyntheticPairsDataModule
 from reblur.networks import UNet
-from reblur.prediction_writer import UNREADABLE_LIST
-from tests.helpers import REPO
+from reblur.prediction_writer import UNREADABLE_INPUTS_STATUS, UNREADABLE_LIST
+from tests.helpers import REPO, command_error
 
 TINY = str(REPO / "tests" / "conf" / "reblur_tiny.yaml")
 RNG = np.random.default_rng(0)
@@ -114,7 +114,9 @@ def test_unreadable_files_are_listed_and_the_others_written(checkpoint, photos, 
     out = tmp_path / "out"
     # A GOPRO config whose dataset root is missing: predicting on a folder needs only that folder.
     gopro = ["--data", "reblur.data.GoProDataModule", "--data.root", str(tmp_path / "no_gopro")]
-    predict(checkpoint, photos, out, *gopro)
+    with pytest.raises(SystemExit) as exit_info:
+        predict(checkpoint, photos, out, *gopro)
+    assert exit_info.value.code == UNREADABLE_INPUTS_STATUS == 3  # documented: readable inputs written, some skipped
     printed = capsys.readouterr().out
     assert "2 unreadable input(s)" in printed and "broken.png" in printed and "sub/empty.jpg" in printed
     assert outputs(out) == set(PHOTOS) | {UNREADABLE_LIST}
@@ -122,11 +124,12 @@ def test_unreadable_files_are_listed_and_the_others_written(checkpoint, photos, 
     assert [line.split("\t")[0] for line in listed] == ["broken.png", "sub/empty.jpg"]
 
 
-def test_refuses_missing_or_nested_output_dir(checkpoint, photos, tmp_path):
-    with pytest.raises(ValueError, match="--output_dir"):
-        main(["predict", "--config", TINY, "--ckpt_path", str(checkpoint), "--data.predict_dir", str(photos)])
-    with pytest.raises(ValueError, match="inside predict_dir"):
-        predict(checkpoint, photos, photos / "out")
+def test_refuses_missing_or_nested_output_dir(checkpoint, photos, tmp_path, capsys):
+    args = ["predict", "--config", TINY, "--ckpt_path", str(checkpoint), "--data.predict_dir", str(photos)]
+    line = command_error(capsys, main, args, status=2)
+    assert line == "reblur: error: --data.predict_dir needs --output_dir: where should the deblurred photos go?"
+    line = command_error(capsys, lambda _: predict(checkpoint, photos, photos / "out"), [], status=2)
+    assert line == f"reblur: error: output_dir '{photos / 'out'}' must not lie inside predict_dir '{photos}'"
     assert not (photos / "out").exists()
 
 

@@ -146,15 +146,6 @@ def test_print_config_and_shipped_configs(capsys):
             assert text in printed, (config, text)
 
 
-def test_bad_options_are_named(tmp_path):
-    with pytest.raises(ValueError, match="model.optimization.steps"):
-        main(["fit", "--config", TINY, "--model.optimization.steps", "0", "--trainer.logger", "false"])
-    with pytest.raises(FileNotFoundError, match="nowhere"):
-        fit_images(tmp_path / "nowhere", "--trainer.logger", "false")
-    with pytest.raises(ValueError, match="either data.images"):
-        main(["fit", "--config", TINY, "--data.images", str(tmp_path), "--trainer.logger", "false"])
-
-
 def test_wandb_offline_logs_losses_and_images(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -1,0 +1,14 @@
+"""Callbacks that tests name by class path on the command line (``--trainer.callbacks+=tests.callbacks.X``)."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+
+
+class AllocateTooMuch(Callback):
+    """Asks the CPU allocator for 4 EiB when training starts: a real out-of-memory failure of torch."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        torch.empty(2**62, dtype=torch.uint8)

@@ -1,0 +1,94 @@
+"""Bad input to ``selfdeblur``: one line naming the file or option, a non-zero exit status, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from selfdeblur.cli import main
+from tests.helpers import REPO, command_error
+
+TINY = str(REPO / "tests" / "conf" / "selfdeblur_tiny.yaml")
+QUIET = ["--trainer.logger", "false"]
+
+
+def test_truncated_image_names_the_file(tmp_path, capsys):
+    truncated = tmp_path / "photo.png"
+    truncated.write_bytes((REPO / "data" / "levin" / "im1_kernel1_img.png").read_bytes()[:3000])
+    args = ["fit", "--config", TINY, "--data.synthetic", "null", "--data.images", str(truncated), *QUIET]
+    line = command_error(capsys, main, args, status=1)
+    assert line == f"selfdeblur: error: cannot read image '{truncated}': image file is truncated"
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "names"),
+    [
+        (["--model.optimization.steps", "abc"], 2, "--model.optimization.steps"),  # rejected by the parser
+        (["--model.optimization.steps", "0"], 2, "model.optimization.steps must be a positive integer"),
+        (["--model.compute.blur_method", "fast"], 2, "--model.compute.blur_method"),
+        (["--model.optimisation.steps", "3"], 2, "unrecognized arguments: --model.optimisation.steps"),
+        (["--data.images_per_group", "0"], 2, "data.images_per_group must be >= 1"),
+    ],
+)
+def test_bad_option_values_name_the_option(capsys, options, status, names):
+    line = command_error(capsys, main, ["fit", "--config", TINY, *options, *QUIET], status=status)
+    assert line.startswith("selfdeblur") and names in line
+
+
+def test_missing_data_names_the_path(tmp_path, capsys):
+    args = ["fit", "--config", TINY, "--data.synthetic", "null", "--data.images", str(tmp_path / "nowhere"), *QUIET]
+    line = command_error(capsys, main, args, status=1)
+    assert line == f"selfdeblur: error: data.images: no such file or folder: '{tmp_path / 'nowhere'}'"
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path, capsys):
+    config = tmp_path / "broken.yaml"
+    config.write_text("model:\n  optimization:\n    milestones: [1, 2\n")
+    line = command_error(capsys, main, ["fit", "--config", str(config)], status=2)
+    assert line.startswith(f"selfdeblur: error: --config '{config}': YAML syntax error at line 4, column 1")
+    line = command_error(capsys, main, ["fit", "--config", str(tmp_path / "absent.yaml")], status=2)
+    assert line == f"selfdeblur: error: --config '{tmp_path / 'absent.yaml'}': no such file"
+
+
+def test_out_of_memory_is_one_line_with_what_to_change(capsys):
+    args = ["fit", "--config", TINY, "--trainer.callbacks+=tests.callbacks.AllocateTooMuch", *QUIET]
+    line = command_error(capsys, main, args, status=1)
+    assert line.startswith("selfdeblur: error: out of memory (") and "can't allocate memory" in line
+    assert "--data.images_per_group 1" in line  # what to change
+
+
+def test_evaluate_errors_are_one_line(tmp_path, capsys):
+    line = command_error(capsys, main, ["evaluate", "--results", str(tmp_path / "none")], status=1)
+    assert line == f"selfdeblur evaluate: error: --results: no such folder: '{tmp_path / 'none'}'"
+    line = command_error(capsys, main, ["evaluate", "--results", str(tmp_path), "--dataset", "kodak"], status=2)
+    assert line.startswith("selfdeblur evaluate: error: argument --dataset: invalid choice: 'kodak'")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    args = [sys.executable, "-m", "selfdeblur.cli", "evaluate", "--results", str(tmp_path / "none")]
+    quiet = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    loud = subprocess.run([*args, "--debug"], capture_output=True, text=True, cwd=tmp_path)
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr and len(quiet.stderr.splitlines()) == 1
+    assert loud.returncode == 1 and "Traceback (most recent call last)" in loud.stderr
+    assert "FileNotFoundError: --results: no such folder" in loud.stderr
+
+
+def test_help_lists_every_subcommand_without_importing_torch():
+    probe = (
+        "import sys, contextlib, io\n"
+        "from selfdeblur.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    for args in (['--help'], ['evaluate', '--help']):\n"
+        "        try:\n"
+        "            main(args)\n"
+        "        except SystemExit as done:\n"
+        "            assert done.code == 0, done.code\n"
+        "print(out.getvalue())\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "fit " in result.stdout and "evaluate " in result.stdout and "--results" in result.stdout
+    assert "torch imported: False" in result.stdout
