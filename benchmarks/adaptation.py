@@ -177,7 +177,9 @@ def held_out_pairs(
     if not isinstance(datamodule, SyntheticPairsDataModule):
         raise BenchmarkError(f"the config's data must be a SyntheticPairsDataModule, got {class_path!r}")
     datamodule.setup("test")
-    items = [datamodule.test_set[i] for i in range(len(datamodule.test_set))]
+    test_set = datamodule.test_set
+    assert test_set is not None  # made by setup("test")
+    items: list[dict[str, Any]] = [test_set[i] for i in range(len(test_set))]
     sources = sorted({item["name"].rsplit("/", 1)[0] for item in items})
     description = {
         "datamodule": class_path,
@@ -255,7 +257,7 @@ def run_row(
 
 
 def score(
-    scorers: dict[str, ImageQualityMetrics], prediction: torch.Tensor, target: torch.Tensor
+    scorers: dict[str, ImageQualityMetrics], prediction: torch.Tensor, target: torch.Tensor | None
 ) -> dict[str, float | None]:
     """Each metric of one image ``(1, 3, H, W)`` (prediction clamped to [0, 1] by the scorer); ``None``
     where the metric is undefined, as NIQE is for a flat image."""
@@ -271,7 +273,8 @@ def score(
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
-    return None if any(value is None for value in values) else statistics.fmean(values)
+    present = [value for value in values if value is not None]
+    return None if len(present) < len(values) else statistics.fmean(present)
 
 
 def count_better(row: dict[str, Any], baseline: dict[str, Any], names: Sequence[str]) -> dict[str, int]:
@@ -490,7 +493,7 @@ def benchmark(args: argparse.Namespace, command: str) -> dict[str, Any]:
     scorers = {name: ImageQualityMetrics([name]) for name in names}
 
     warm_up(deblur_net, reblur_net, items[0]["blurry"][None].to(device))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for setting in [None, *settings]:
         row = run_row(deblur_net, reblur_net, items, setting, scorers, device)
         if rows:

@@ -18,11 +18,11 @@ import json
 import os
 import statistics
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from benchmarks.common import StepTimer, cpu_name
 from reblur.lightning_module import ReblurTraining
@@ -39,6 +39,12 @@ def random_pairs(count: int, batch_size: int, crop: int, seed: int = 0) -> list[
     ]
 
 
+def batches(data: list[dict[str, torch.Tensor]], batch_size: int) -> DataLoader[dict[str, torch.Tensor]]:
+    # A list is a map-style dataset (__getitem__ and __len__), but torch types the argument as its Dataset class.
+    dataset = cast("Dataset[dict[str, torch.Tensor]]", data)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=True)
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -49,7 +55,7 @@ def make_nets(seed: int = 0) -> tuple[UNet, ReblurringModule]:
     return UNet(), ReblurringModule(n_blocks=1)
 
 
-def time_lightning(args: argparse.Namespace, data: list) -> tuple[list[float], str]:
+def time_lightning(args: argparse.Namespace, data: list[dict[str, torch.Tensor]]) -> tuple[list[float], str]:
     deblur_net, reblur_net = make_nets()
     module = ReblurTraining(
         deblur_net,
@@ -71,19 +77,18 @@ def time_lightning(args: argparse.Namespace, data: list) -> tuple[list[float], s
         limit_val_batches=0,
         callbacks=[timer],
     )
-    loader = DataLoader(data, batch_size=args.batch_size, shuffle=False, drop_last=True)
-    trainer.fit(module, train_dataloaders=loader)
+    trainer.fit(module, train_dataloaders=batches(data, args.batch_size))
     return timer.seconds[args.warmup :], str(module.device)
 
 
-def time_plain_loop(args: argparse.Namespace, data: list, device: torch.device) -> list[float]:
+def time_plain_loop(args: argparse.Namespace, data: list[dict[str, torch.Tensor]], device: torch.device) -> list[float]:
     deblur_net, reblur_net = (net.to(device) for net in make_nets())
     deblur_optimizer = torch.optim.Adam(deblur_net.parameters(), lr=1e-4)
     reblur_optimizer = torch.optim.Adam(reblur_net.parameters(), lr=1e-4)
     autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(args.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=args.precision == "16-mixed")
     times = []
-    for batch in DataLoader(data, batch_size=args.batch_size, shuffle=False, drop_last=True):
+    for batch in batches(data, args.batch_size):
         synchronize(device)
         start = time.perf_counter()
         blurry, sharp = batch["blurry"].to(device), batch["sharp"].to(device)

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import pytorch_lightning as pl
 import torch
@@ -44,7 +44,7 @@ from pytorch_lightning.callbacks import Callback
 
 from benchmarks.common import StepTimer, cpu_name, peak_rss_mb
 from deblur_core.blur import correlation_method
-from selfdeblur.api import solver_trainer
+from selfdeblur.api import TrainerPrecision, solver_trainer
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.host_memory import KeepFreedHostMemory
 from selfdeblur.lightning_module import SelfDeblur
@@ -92,7 +92,15 @@ class StepProfiler(Callback):
         }
 
 
-PATHS = {
+class PathOptions(TypedDict, total=False):
+    """The :class:`Compute` options a code path sets."""
+
+    memory_format: Literal["auto", "contiguous", "channels_last"]
+    stack_problems: bool
+    blur_method: Literal["auto", "direct", "fft"]
+
+
+PATHS: dict[str, PathOptions] = {
     "plain": {"memory_format": "contiguous", "stack_problems": False, "blur_method": "direct"},
     "fast": {},
     "stacked": {"stack_problems": True},
@@ -117,11 +125,11 @@ def run(
     steps: int,
     warmup: int = 3,
     accelerator: str = "auto",
-    precision: str = "32-true",
+    precision: TrainerPrecision = "32-true",
     batch: int = 1,
     path: str = "fast",
     release_host_memory: bool = False,
-    float32_precision: str = "ieee",
+    float32_precision: Literal["ieee", "tf32"] = "ieee",
     profile: bool = False,
 ) -> dict[str, Any]:
     """Time one configuration in this process (and profile its timed steps if ``profile``)."""
@@ -145,7 +153,9 @@ def run(
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         trainer.fit(model, datamodule=data)
-        height, width = data.images[0].size
+        size = data.images[0].size
+        assert size is not None  # recorded by the DataModule's setup
+        height, width = size
     timed = timer.seconds[warmup:]
     device = trainer.strategy.root_device
     median = statistics.median(timed)
@@ -159,7 +169,11 @@ def run(
         "memory_format": model.feature_memory_format().__repr__().removeprefix("torch."),
         "stacked": model.compute.stack_problems,
         "blur_method": correlation_method(model.compute.blur_method, kernel_size),
-        "host_memory_kept": any(isinstance(c, KeepFreedHostMemory) and c.applied for c in trainer.callbacks),
+        # Lightning sets trainer.callbacks at run time without declaring it on the Trainer class.
+        "host_memory_kept": any(
+            isinstance(c, KeepFreedHostMemory) and c.applied
+            for c in trainer.callbacks  # type: ignore[attr-defined]
+        ),
         "steps_timed": len(timed),
         "warmup": warmup,
         "median_step_s": round(median, 4),

@@ -44,9 +44,8 @@ def to_correlation_filter(convolution_kernel: torch.Tensor) -> torch.Tensor:
     return convolution_kernel.flip(-2, -1)
 
 
-# Kernel side from which method="auto" correlates through the FFT. Forward + backward of a 255x255 'valid' output
-# on CPU-2 (docs/performance.md): k = 9: 11.5 ms direct, 1.1 ms FFT; k = 17: 34.5 / 0.8 ms; k = 75: 423 / 1.8 ms;
-# and the float32 FFT result is the closer one to float64 (rel. 4e-7 against 1e-6 to 5e-6 direct).
+# Kernel side from which method="auto" correlates through the FFT: from there on the FFT is the faster of the two
+# and its float32 result the closer to float64 (measurements in docs/performance.md, "The blur through FFTs").
 FFT_FROM_KERNEL_SIZE = 9
 
 

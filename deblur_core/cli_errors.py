@@ -89,11 +89,12 @@ def _user_error_in_chain(error: BaseException) -> UserError | None:
     """A :class:`UserError` that ``error`` was raised from or while handling (jsonargparse wraps the errors of
     the classes it instantiates in its own ``ValueError``)."""
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, UserError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UserError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return None
 
 

@@ -81,7 +81,7 @@ def save_image(path: str | os.PathLike, image: torch.Tensor) -> Path:
     """
     array = to_uint8(image)
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
-    options = SAVE_OPTIONS.get(fmt, {})
+    options = SAVE_OPTIONS.get(fmt, {}) if fmt is not None else {}
     return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format=fmt, **options))
 
 

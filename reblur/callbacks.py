@@ -76,7 +76,9 @@ class RandomStateCheckpoint(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         # Plain tuples and tensors only, so that checkpoints load with ``weights_only=True``.
-        name, keys, pos, has_gauss, cached = np.random.get_state()
+        legacy_state = np.random.get_state()
+        assert isinstance(legacy_state, tuple)  # the legacy global RandomState: always MT19937's tuple
+        name, keys, pos, has_gauss, cached = legacy_state
         numpy_state = (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))
         state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():

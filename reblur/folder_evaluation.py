@@ -293,7 +293,7 @@ def evaluate_folders(options: argparse.Namespace) -> dict[str, Any]:
 
     for prediction, target in tqdm(matching.pairs, desc="evaluate", unit="image", file=sys.stderr):
         # Target images are only read when a metric compares with them.
-        target_path = targets[target] if target is not None and needs_target else None
+        target_path = targets[target] if targets is not None and target is not None and needs_target else None
         try:
             values = evaluate_pair(metrics, predictions[prediction], target_path, device)
         except _SkipError as why:

@@ -148,7 +148,8 @@ def run(args: list[str]) -> ReblurCLI:
         parser_kwargs={"prog": "reblur"},
         args=args,
     )
-    writers = [c for c in cli.trainer.callbacks if isinstance(c, PredictionWriter)]
+    # Lightning sets trainer.callbacks at run time without declaring it on the Trainer class.
+    writers = [c for c in cli.trainer.callbacks if isinstance(c, PredictionWriter)]  # type: ignore[attr-defined]
     if cli.subcommand == "predict" and any(writer.unreadable_total for writer in writers):
         raise SystemExit(UNREADABLE_INPUTS_STATUS)
     return cli

@@ -27,6 +27,7 @@ fitting starts. The learning-rate schedulers are stepped once per iteration, so 
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -90,10 +91,14 @@ class ReblurTraining(pl.LightningModule):
         self._perceptual = (
             [VGGPerceptualLoss(loss.perceptual_arch, loss.perceptual_layer)] if loss.perceptual_weight > 0 else []
         )
-        conventions = {"crop_border": evaluation.crop_border, "color": evaluation.color}
-        conventions["niqe_color"] = evaluation.niqe_color
-        self.val_metrics = ImageQualityMetrics(list(evaluation.metrics), **conventions)
-        self.test_metrics = ImageQualityMetrics(list(evaluation.metrics), **conventions)
+        metrics = partial(
+            ImageQualityMetrics,
+            crop_border=evaluation.crop_border,
+            color=evaluation.color,
+            niqe_color=evaluation.niqe_color,
+        )
+        self.val_metrics = metrics(list(evaluation.metrics))
+        self.test_metrics = metrics(list(evaluation.metrics))
         # The targets' NIQE does not change between epochs: measured once per stage, then the value is reused.
         niqe_wanted = "niqe" in evaluation.metrics
         self.target_niqe = NIQE(evaluation.crop_border, evaluation.niqe_color) if niqe_wanted else None
@@ -122,7 +127,8 @@ class ReblurTraining(pl.LightningModule):
             trainer.fit_loop.epoch_loop.max_steps = trainer.max_steps * self.optimizer_steps_per_iteration
             self._scaled_trainers.add(id(trainer))
 
-    def configure_optimizers(self) -> list[dict[str, Any]]:
+    # Lightning accepts a list that mixes configs with and without "lr_scheduler"; its type allows no mix.
+    def configure_optimizers(self) -> list[dict[str, Any]]:  # type: ignore[override]
         configs = [self._optimizer_config(self.deblur_net, self.deblur_updates)]
         if self.reblur_net is not None:
             configs.append(self._optimizer_config(self.reblur_net, self.reblur_updates))

@@ -118,6 +118,10 @@ class VGGPerceptualLoss(nn.Module):
     (``$TORCH_HOME/hub/checkpoints``); ``pretrained=False`` gives random weights (tests only).
     """
 
+    # Buffers, declared for type checkers (nn.Module's __getattr__ types them as Tensor | Module).
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, arch: str = "vgg19", layer: str = "relu5_4", pretrained: bool = True) -> None:
         super().__init__()
         if arch not in _VGG_LAYERS:

@@ -81,7 +81,8 @@ class PredictionWriter(BasePredictionWriter):
         if stage != "predict":
             return
         self.written, self.kept, self.unreadable, self.unreadable_total = 0, 0, [], 0
-        datamodule = trainer.datamodule
+        # Lightning sets trainer.datamodule at run time without declaring it on the Trainer class.
+        datamodule = trainer.datamodule  # type: ignore[attr-defined]
         self._refuse_output_among_inputs(getattr(datamodule, "predict_dir", None))
         if self.overwrite or not hasattr(datamodule, "skip_predictions"):
             return
@@ -89,6 +90,7 @@ class PredictionWriter(BasePredictionWriter):
         if trainer.is_global_zero:
             done = [name for name in datamodule.predict_names() if self.output_path(name).is_file()]
         done = trainer.strategy.broadcast(done, src=0)
+        assert done is not None  # rank 0's list, now on every rank
         datamodule.skip_predictions(done)
         if trainer.is_global_zero:
             self.kept = len(done)

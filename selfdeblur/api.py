@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 
@@ -21,10 +21,13 @@ from selfdeblur.host_memory import KeepFreedHostMemory
 from selfdeblur.lightning_module import SelfDeblur
 from selfdeblur.result import DeblurResult
 
+# Lightning's precision names (its own type for them is private).
+TrainerPrecision = Literal["64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"]
+
 
 def solver_trainer(
     accelerator: str = "auto",
-    precision: str = "32-true",
+    precision: TrainerPrecision = "32-true",
     progress: bool = False,
     callbacks: Sequence[pl.Callback] = (),
     keep_host_memory: bool = True,

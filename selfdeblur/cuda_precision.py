@@ -28,24 +28,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 CHOICES = ("ieee", "tf32")
 # torch >= 2.9 sets cuDNN's choice per operator (``fp32_precision``) and refuses to mix it with allow_tf32.
-_NEW_API = hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv, "fp32_precision")
+# (torch's type hints declare cudnn's flags but not its per-operator ``conv`` namespace, hence Any.)
+_CUDNN_CONV: Any = getattr(torch.backends.cudnn, "conv", None)
+_NEW_API = _CUDNN_CONV is not None and hasattr(_CUDNN_CONV, "fp32_precision")
 
 
 def _get() -> tuple[str | bool, str]:
-    conv = torch.backends.cudnn.conv.fp32_precision if _NEW_API else torch.backends.cudnn.allow_tf32
+    conv = _CUDNN_CONV.fp32_precision if _NEW_API else torch.backends.cudnn.allow_tf32
     return conv, torch.get_float32_matmul_precision()
 
 
 def _set(conv: str | bool, matmul: str) -> None:
     if _NEW_API:
-        torch.backends.cudnn.conv.fp32_precision = conv
+        _CUDNN_CONV.fp32_precision = conv
     else:
+        assert isinstance(conv, bool)  # the legacy flag: _get() and cuda_float32_precision() pass a bool
         torch.backends.cudnn.allow_tf32 = conv
     # The matmul side through the long-standing call: torch's getters (which Lightning reads) then agree.
     torch.set_float32_matmul_precision(matmul)

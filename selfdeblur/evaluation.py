@@ -93,6 +93,7 @@ def score_lai(image: BlurryImage, results: Path, max_shift: float) -> dict[str, 
         raise FileNotFoundError(estimate_path)
     if image.sharp is None:
         raise ValueError(f"'{image.source}': no ground truth (ground_truth/CATEGORY_NN.png) to score against")
+    assert isinstance(image.sharp, Path)  # discover_lai gives files
     truth, estimate = read_gray(image.sharp, luma=True), read_gray(estimate_path, luma=True)
     if estimate.shape != truth.shape:
         raise ValueError(f"'{estimate_path}' is {tuple(estimate.shape)}, the ground truth {tuple(truth.shape)}")
@@ -114,8 +115,11 @@ def score_image(image: BlurryImage, results: Path, max_shift: float, delta: bool
             raise FileNotFoundError(path)
     if image.sharp is None or image.true_kernel is None:
         raise ValueError(f"'{image.source}': the ground-truth image and kernel (gt/) are needed to score it")
+    assert isinstance(image.blurry, Path) and isinstance(image.sharp, Path)  # discover_levin gives files
     blurry, truth = read_gray(image.blurry), read_gray(image.sharp)
-    true_kernel, _ = orient_true_kernel(blurry[None].float(), truth[None].float(), image.load_true_kernel())
+    given_kernel = image.load_true_kernel()
+    assert given_kernel is not None  # true_kernel is set (checked above)
+    true_kernel, _ = orient_true_kernel(blurry[None].float(), truth[None].float(), given_kernel)
     estimate = read_gray(estimate_path)
     if estimate.shape != truth.shape:
         raise ValueError(f"'{estimate_path}' is {tuple(estimate.shape)}, the ground truth {tuple(truth.shape)}")

@@ -5,17 +5,16 @@ glibc's ``malloc`` serves a request above its mmap threshold (adjusted at run ti
 PyTorch's CPU allocator takes every tensor from ``malloc``, so a tensor larger than 32 MiB is mapped,
 faulted in page by page (the kernel zero-fills each 4 KiB page) and unmapped again every time it is made.
 SelfDeblur at Levin's size makes dozens of such tensors per step: each 128-channel feature map at full
-resolution is 128 x 271 x 271 float32 = 37.6 MB, about 9,200 page faults, in the forward pass, again for
-its gradient, and for every padded or concatenated copy. Measured on the 2-core development machine
-(docs/performance.md), this was 30% of a step: 0.76-0.79 s per step with the system's policy against
-0.55-0.56 s with freed memory kept, with bitwise the same results.
+resolution is 128 x 271 x 271 float32 = 37.6 MB (about 9,200 pages), in the forward pass, again for its
+gradient, and for every padded or concatenated copy. What that costs per step, and what keeping freed memory
+saves (with bitwise the same results), is measured in docs/performance.md ("Host memory").
 
 :func:`keep_freed_host_memory` sets two documented ``mallopt`` parameters: ``M_MMAP_MAX = 0`` (large blocks
 come from the heap too) and ``M_TRIM_THRESHOLD = -1`` (freed heap memory is never given back), so a block
 freed in one step is reused in the next without faults. The price: memory the process used at its peak
 stays with it until it ends, and the peak itself grows because blocks of different sizes reuse the same
-heap with gaps between them (measured: +10% at Levin's size, +30% for a 1280x720 photo; see the docs). The setting
-is for the whole process and cannot be undone; elsewhere than glibc (macOS, musl) nothing is changed.
+heap with gaps between them (by how much: docs/performance.md). The setting is for the whole process and
+cannot be undone; elsewhere than glibc (macOS, musl) nothing is changed.
 
 :class:`KeepFreedHostMemory` applies it when a Trainer runs on the CPU; ``selfdeblur fit`` adds it (turn it
 off with ``--host_memory.enabled false``) and so does :func:`selfdeblur.api.solver_trainer`.

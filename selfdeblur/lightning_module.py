@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import asdict
+from typing import cast
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.core.optimizer import LightningOptimizer
 from torch import nn
 
 from deblur_core.blur import to_convolution_kernel
@@ -41,7 +44,7 @@ from selfdeblur.cuda_precision import cuda_float32_precision
 from selfdeblur.data import GroupBatch
 from selfdeblur.losses import data_fidelity, learning_rate, total_variation
 from selfdeblur.networks.image_generator import SkipGenerator
-from selfdeblur.networks.kernel_generator import build_kernel_generator
+from selfdeblur.networks.kernel_generator import KernelGenerator, build_kernel_generator
 from selfdeblur.noise_level import estimate_noise_sigma
 from selfdeblur.options import Compute, Generators, Optimization, TotalVariation
 from selfdeblur.problem import DeblurProblem, Estimate, make_problem
@@ -110,7 +113,7 @@ class SelfDeblur(pl.LightningModule):
             non_local_scales=g.non_local_scales,
         )
 
-    def make_kernel_generator(self, kernel_size: int) -> nn.Module:
+    def make_kernel_generator(self, kernel_size: int) -> KernelGenerator:
         g = self.generators
         return build_kernel_generator(g.kernel_generator, kernel_size, list(g.kernel_hidden))
 
@@ -131,7 +134,8 @@ class SelfDeblur(pl.LightningModule):
             )
 
     def build_problem(self, name: str, blurry: torch.Tensor, kernel_size: int) -> DeblurProblem:
-        self.check_size(name, *blurry.shape[-2:], kernel_size)
+        height, width = blurry.shape[-2:]
+        self.check_size(name, height, width, kernel_size)
         return make_problem(
             name,
             blurry.detach().float().cpu(),
@@ -170,8 +174,10 @@ class SelfDeblur(pl.LightningModule):
             )
         # Check every image against the generator before any work starts (the DataModule's setup,
         # which runs first, has decoded each image once and recorded its size).
-        for image in getattr(self.trainer.datamodule, "images", []):
-            self.check_size(image.source, *image.size, image.kernel_size)
+        # Lightning sets trainer.datamodule at run time without declaring it on the Trainer class.
+        for image in getattr(self.trainer.datamodule, "images", []):  # type: ignore[attr-defined]
+            height, width = image.size
+            self.check_size(image.source, height, width, image.kernel_size)
         if self.trainer.strategy.root_device.type == "cuda":
             self._backend_settings.enter_context(cuda_float32_precision(self.compute.float32_precision))
 
@@ -199,14 +205,17 @@ class SelfDeblur(pl.LightningModule):
         """Fresh generators for the group's images; optimisers reset to them."""
         if batch.step != 0 or len(batch.blurry) != len(batch.names):
             raise RuntimeError(f"group {batch.group} must start at step 0 with its images, got step {batch.step}")
-        problems = [self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)]
-        problems = nn.ModuleList(problems)
+        problems: nn.Module = nn.ModuleList(
+            [self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)]
+        )
         if self._trainer is not None:
             # Built after Lightning converted the module: "64-true" / "16-true" / "bf16-true" must reach them too
             # (a no-op for "32-true" and the mixed precisions, which autocast instead).
             problems = self.trainer.precision_plugin.convert_module(problems)
+        # Both conversions return the module they are given: the ModuleList of DeblurProblems.
+        converted = cast("Iterable[DeblurProblem]", problems.to(self.device))
         self.problems = ProblemBatch(
-            list(problems.to(self.device)),
+            list(converted),
             self.compute.stack_problems,
             self.feature_memory_format(),
             self.compute.blur_method,
@@ -335,12 +344,12 @@ def _group(params: list[nn.Parameter], lr: float) -> dict:
     return {"params": params, "lr": lr, "base_lr": lr}
 
 
-def _inner(optimizer: object) -> torch.optim.Optimizer:
+def _inner(optimizer: torch.optim.Optimizer | LightningOptimizer) -> torch.optim.Optimizer:
     """The torch optimiser inside a Lightning ``LightningOptimizer`` wrapper (or itself)."""
-    return getattr(optimizer, "optimizer", optimizer)
+    return optimizer.optimizer if isinstance(optimizer, LightningOptimizer) else optimizer
 
 
-def _reset(optimizer: object) -> None:
+def _reset(optimizer: torch.optim.Optimizer | LightningOptimizer) -> None:
     """Drop all parameter groups and state, in place (the Lightning wrapper shares both)."""
     inner = _inner(optimizer)
     inner.param_groups.clear()

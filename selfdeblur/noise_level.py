@@ -14,8 +14,8 @@ which occupy a minority of pixels, barely move the estimate:
 .. math::
     \hat\sigma = \frac{\mathrm{median}\,|N \star y|}{0.6745 \cdot 6}.
 
-Texture still inflates the estimate at low noise levels (on scikit-image's ``camera`` at half
-size, noise of 0.01 reads as about 0.014); blurry images, being smooth, are estimated better.
+Texture still inflates the estimate at low noise levels (``tests/selfdeblur/test_noise_level.py`` states
+the tolerance); blurry images, being smooth, are estimated better.
 """
 
 from __future__ import annotations

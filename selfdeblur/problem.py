@@ -11,6 +11,7 @@ from torch import nn
 from deblur_core.blur import correlate_valid
 from deblur_core.color import split_luminance
 from deblur_core.crop import center_crop
+from selfdeblur.networks.kernel_generator import KernelGenerator
 
 
 class Estimate(NamedTuple):
@@ -40,6 +41,14 @@ class DeblurProblem(nn.Module):
     :attr:`blur_method` (``method`` of :func:`deblur_core.blur.correlate_valid`) and :attr:`memory_format`
     (of ``z_x`` and G_x's feature maps) are set by :class:`selfdeblur.problem_batch.ProblemBatch`.
     """
+
+    # Buffers and submodules, declared for type checkers (nn.Module's __getattr__ types them all as Tensor | Module).
+    target: torch.Tensor
+    chroma: torch.Tensor | None
+    image_input: torch.Tensor
+    kernel_input: torch.Tensor
+    image_generator: nn.Module
+    kernel_generator: nn.Module
 
     def __init__(
         self,
@@ -94,7 +103,7 @@ def make_problem(
     blurry: torch.Tensor,
     kernel_size: int,
     image_generator: Callable[[], nn.Module],
-    kernel_generator: Callable[[int], nn.Module],
+    kernel_generator: Callable[[int], KernelGenerator],
     input_channels: int,
     seed: int,
 ) -> DeblurProblem:

@@ -16,6 +16,7 @@ G_x normalises each problem over its own pixels in either case (batch size 1 per
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -88,21 +89,22 @@ class ProblemBatch(nn.Module):
     def __len__(self) -> int:
         return len(self.problems)
 
+    # ModuleList is not generic: its items are typed as Module. Only DeblurProblems are put in.
     def __iter__(self) -> Iterator[DeblurProblem]:
-        return iter(self.problems)
+        return cast(Iterator[DeblurProblem], iter(self.problems))
 
     def __getitem__(self, index: int) -> DeblurProblem:
-        return self.problems[index]
+        return cast(DeblurProblem, self.problems[index])
 
     def image_parameters(self) -> list[nn.Parameter]:
         if self.stacked:
             return list(self.image_stacks.parameters())
-        return [q for p in self.problems for q in p.image_generator.parameters()]
+        return [q for p in self for q in p.image_generator.parameters()]
 
     def kernel_parameters(self) -> list[nn.Parameter]:
         if self.stacked:
             return list(self.kernel_stacks.parameters())
-        return [q for p in self.problems for q in p.kernel_generator.parameters()]
+        return [q for p in self for q in p.kernel_generator.parameters()]
 
     def blur(self, latent: torch.Tensor, correlation_filter: torch.Tensor) -> torch.Tensor:
         """The forward model: 'valid' correlation of a latent image with a filter."""
@@ -111,23 +113,23 @@ class ProblemBatch(nn.Module):
     def filters(self) -> list[torch.Tensor]:
         """G_k(z_k) of every problem, ``(k, k)`` correlation filters."""
         if not self.stacked:
-            return [p.kernel_generator(p.kernel_input) for p in self.problems]
-        out: list[torch.Tensor | None] = [None] * len(self)
+            return [p.kernel_generator(p.kernel_input) for p in self]
+        out: dict[int, torch.Tensor] = {}
         for members, kernels in zip(self.members, self.kernel_stacks):
-            stacked = kernels(torch.stack([self.problems[i].kernel_input for i in members]))
+            stacked = kernels(torch.stack([self[i].kernel_input for i in members]))
             for i, filt in zip(members, stacked.unbind(0)):
                 out[i] = filt
-        return out
+        return [out[i] for i in range(len(self))]  # the stacks' members cover every problem
 
     def forward(self, perturbations: Sequence[torch.Tensor | None]) -> list[Estimate]:
         """One estimate per problem; ``perturbations[i]`` (shape of ``z_x``, or None) is added to
         problem ``i``'s ``z_x``."""
         if not self.stacked:
-            return [problem(noise) for problem, noise in zip(self.problems, perturbations)]
-        out: list[Estimate | None] = [None] * len(self)
+            return [problem(noise) for problem, noise in zip(self, perturbations)]
+        out: dict[int, Estimate] = {}
         filters = self.filters()
         for members, images in zip(self.members, self.image_stacks):
-            latents = images(torch.stack([self.problems[i].perturbed_input(perturbations[i]) for i in members]))
+            latents = images(torch.stack([self[i].perturbed_input(perturbations[i]) for i in members]))
             for i, latent in zip(members, latents.unbind(0)):
                 out[i] = Estimate(latent, filters[i], self.blur(latent, filters[i]))
-        return out
+        return [out[i] for i in range(len(self))]

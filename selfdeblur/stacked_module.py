@@ -50,6 +50,8 @@ class StackedModule(nn.Module):
     shape ``(N, *original_shape)``; :meth:`unstacked` gives them back per copy.
     """
 
+    _skeleton: nn.Module  # in __dict__, outside the module tree (see __init__)
+
     def __init__(self, modules: Sequence[nn.Module]) -> None:
         super().__init__()
         if not modules:

@@ -38,7 +38,8 @@ class IndependentRanks(DDPStrategy):
     strategy_name = NAME
 
     def __init__(self, *args: Any, timeout: timedelta | None = timedelta(days=7), **kwargs: Any) -> None:
-        super().__init__(*args, timeout=timeout, **kwargs)
+        # mypy cannot tell that the positional arguments stop short of DDPStrategy's own timeout position.
+        super().__init__(*args, timeout=timeout, **kwargs)  # type: ignore[misc]
 
     def configure_ddp(self) -> None:
         # No DistributedDataParallel wrapper: each rank's parameters are its own.
@@ -46,7 +47,7 @@ class IndependentRanks(DDPStrategy):
 
 
 if NAME not in StrategyRegistry:
-    StrategyRegistry.register(NAME, IndependentRanks, description=IndependentRanks.__doc__.split("\n")[0])
+    StrategyRegistry.register(NAME, IndependentRanks, description=(IndependentRanks.__doc__ or "").split("\n")[0])
 
 
 def asks_for_several_devices(devices: Any, accelerator: Any = "auto") -> bool:

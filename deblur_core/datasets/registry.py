@@ -83,7 +83,8 @@ def recorded_sums(name: str) -> dict[str, str]:
     """``{path: hex}`` from ``checksums/<name>.sha256`` beside this module, lines as ``sha256sum`` prints them
     (``<hex>  <path>``, so ``sha256sum -c`` run in a copy's root checks it too). The sums were computed from this
     repository's ``data/<name>`` (shipped sets) or from the copies named in each spec's ``source``."""
-    text = resources.files("deblur_core.datasets").joinpath("checksums", f"{name}.sha256").read_text(encoding="utf-8")
+    checksums = resources.files("deblur_core.datasets").joinpath("checksums")
+    text = checksums.joinpath(f"{name}.sha256").read_text(encoding="utf-8")
     pairs = (line.split(None, 1) for line in text.strip().splitlines())
     return {path.strip(): digest for digest, path in pairs}
 

@@ -158,6 +158,7 @@ def adapt(
                     unadapted, loss_before = output.detach(), per_image.detach()
                 if proximity_weight > 0:
                     objective = objective + proximity_weight * (output - unadapted).abs().mean()
+                assert optimizer is not None  # made whenever steps > 0
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 optimizer.step()

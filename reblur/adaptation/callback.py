@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, cast
 
 import pytorch_lightning as pl
 import torch
@@ -14,7 +15,7 @@ from torch import nn
 
 from deblur_core.cli_errors import UsageError
 from reblur.adaptation.adapted_net import AdaptedDeblurNet
-from reblur.adaptation.algorithm import PARAMETER_SETS, adapt, adapted_parameters
+from reblur.adaptation.algorithm import PARAMETER_SETS, Adaptation, adapt, adapted_parameters
 from reblur.adaptation.records import global_means, write_records
 
 log = logging.getLogger(__name__)
@@ -145,14 +146,18 @@ class TestTimeAdaptation(Callback):
         blurry = batch["blurry"]
         n = blurry.shape[0]
         names = batch.get("name") or [f"batch{batch_idx}_{i}" for i in range(n)]
-        trained, reblur_net = pl_module.deblur_net, pl_module.reblur_net
-        options = {"steps": self.steps, "lr": self.lr, "params": self.params, "proximity_weight": self.proximity_weight}
+        # Submodules, checked in setup (nn.Module's __getattr__ types them as Tensor | Module).
+        trained, reblur_net = cast(nn.Module, pl_module.deblur_net), cast(nn.Module, pl_module.reblur_net)
+        adapt_to = partial(
+            adapt, steps=self.steps, lr=self.lr, params=self.params, proximity_weight=self.proximity_weight
+        )
+        runs: list[tuple[Sequence[int], Adaptation]]
         if self.per == "batch":
-            result = adapt(trained, reblur_net, blurry, **options)
+            result = adapt_to(trained, reblur_net, blurry)
             runs = [(range(n), result)]
             stand_in = AdaptedDeblurNet(result.net, blurry, result.output)
         else:
-            runs = [([i], adapt(trained, reblur_net, blurry[i : i + 1], **options)) for i in range(n)]
+            runs = [([i], adapt_to(trained, reblur_net, blurry[i : i + 1])) for i in range(n)]
             outputs = torch.cat([result.output for _, result in runs])
             per_image = [
                 {name: p.detach() for name, p in adapted_parameters(result.net, self.params).items()}

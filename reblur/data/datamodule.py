@@ -48,7 +48,7 @@ from deblur_core.cli_errors import UsageError
 from reblur.data.folder_images import FolderImages, RankShare
 from reblur.data.layouts import ImagePair, gopro_pairs, reds_pairs
 from reblur.data.paired_dataset import PairedImageDataset, TensorPair
-from reblur.data.synthetic_pairs import DEFAULT_SKIMAGE_IMAGES, synthetic_splits
+from reblur.data.synthetic_pairs import DEFAULT_SKIMAGE_IMAGES, SyntheticPair, synthetic_splits
 
 Split = Literal["train", "val", "test"]
 
@@ -243,7 +243,7 @@ class GoProDataModule(PairedDataModule):
         self._found: dict[str, list[ImagePair]] = {}
 
     def pairs(self, split: Split) -> list[ImagePair]:
-        folder = "train" if split == "train" else "test"
+        folder: Literal["train", "test"] = "train" if split == "train" else "test"
         if folder not in self._found:
             self._found[folder] = gopro_pairs(self.root, folder, self.blur_folder, self.verify)
         return self._found[folder]
@@ -269,7 +269,7 @@ class REDSDataModule(PairedDataModule):
         self._found: dict[str, list[ImagePair]] = {}
 
     def pairs(self, split: Split) -> list[ImagePair]:
-        folder = "train" if split == "train" else "val"
+        folder: Literal["train", "val"] = "train" if split == "train" else "val"
         if folder not in self._found:
             self._found[folder] = reds_pairs(self.root, folder, self.verify)
         return self._found[folder]
@@ -325,9 +325,9 @@ class SyntheticPairsDataModule(PairedDataModule):
         self.val_pairs_per_image = val_pairs_per_image
         self.val_images = val_images
         self.seed = seed
-        self._splits: tuple[list[TensorPair], list[TensorPair]] | None = None
+        self._splits: tuple[list[SyntheticPair], list[SyntheticPair]] | None = None
 
-    def pairs(self, split: Split) -> list[TensorPair]:
+    def pairs(self, split: Split) -> list[SyntheticPair]:
         if self._splits is None:
             self._splits = synthetic_splits(
                 self.sharp_dir,

@@ -23,9 +23,9 @@ padding of :class:`~torch.utils.data.DistributedSampler`, so no image is deblurr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Dataset, DistributedSampler
@@ -91,7 +91,8 @@ class RankShare(DistributedSampler):
         self.total_size = len(dataset)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+        # torch's Dataset declares no __len__; the datasets given here have one (see __init__).
+        return iter(range(self.rank, len(cast(Sized, self.dataset)), self.num_replicas))
 
     def __len__(self) -> int:
         return self.num_samples

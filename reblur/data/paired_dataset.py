@@ -95,9 +95,9 @@ class PairedImageDataset(Dataset):
         if noise_sigma < 0:
             raise ValueError(f"noise_sigma must be >= 0, got {noise_sigma}")
         pairs = list(pairs)
-        unsized = [i for i, p in enumerate(pairs) if isinstance(p, ImagePair) and p.size is None]
+        unsized = {i: p for i, p in enumerate(pairs) if isinstance(p, ImagePair) and p.size is None}
         if unsized:
-            for i, checked in zip(unsized, check_pairs([pairs[i] for i in unsized], where)):
+            for i, checked in zip(unsized, check_pairs(unsized.values(), where)):
                 pairs[i] = checked
         problems = []
         for pair in pairs:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -217,15 +218,18 @@ def synthetic_splits(
             f"val_images must be between 1 and {len(sources) - 1} (one fewer than the {len(sources)} sharp images), "
             f"got {val_images}"
         )
+    load: Callable[[str], torch.Tensor]
     if sharp_dir is not None:
         folder = Path(sharp_dir)
 
-        def load(source: str) -> torch.Tensor:
+        def load_file(source: str) -> torch.Tensor:
             return read_image(folder / source)
+
+        load = load_file
     else:
         load = load_skimage
-    options = {"image_size": image_size, "kernel_size": kernel_size, "noise_sigma": noise_sigma, "seed": seed}
-    train = make_pairs(sources[:-val_images], load, "train", pairs_per_image=pairs_per_image, **options)
+    make = partial(make_pairs, image_size=image_size, kernel_size=kernel_size, noise_sigma=noise_sigma, seed=seed)
+    train = make(sources[:-val_images], load, "train", pairs_per_image=pairs_per_image)
     val_per_image = pairs_per_image if val_pairs_per_image is None else val_pairs_per_image
-    val = make_pairs(sources[-val_images:], load, "val", pairs_per_image=val_per_image, **options)
+    val = make(sources[-val_images:], load, "val", pairs_per_image=val_per_image)
     return train, val

@@ -90,6 +90,9 @@ class ImageQualityMetrics(Metric):
     """
 
     full_state_update = False
+    # States (add_state), declared for type checkers.
+    sums: torch.Tensor
+    count: torch.Tensor
 
     def __init__(
         self,

@@ -20,19 +20,22 @@ distributed by BasicSR, ``basicsr/metrics/niqe_pris_params.npz``):
    left and right spreads), by the moment-matching search over shapes 0.2:0.001:10 of the release.
    The second scale is MATLAB's ``imresize(im, 0.5)``: bicubic with antialiasing (reproduced in
    :func:`matlab_imresize`).
-3. **Distance.** A multivariate Gaussian is fitted to the 36-dimensional block features (blocks
-   with undefined features are left out, as ``nanmean``/``nancov``) and compared with the pristine
-   model: :math:`\sqrt{(\nu_1 - \nu_2)^T \left(\frac{\Sigma_1 + \Sigma_2}{2}\right)^{+} (\nu_1 - \nu_2)}`.
+3. **Distance.** A multivariate Gaussian is fitted to the 36-dimensional block features (undefined
+   features are left out, as ``nanmean``/``nancov``; an undefined fit, one side of the coefficients empty as in
+   a wholly flat block, still has shape 0.2, the first of the grid, as MATLAB's ``min`` over NaNs gives, and
+   ``nanmean`` averages it in) and compared with the pristine model:
+   :math:`\sqrt{(\nu_1 - \nu_2)^T \left(\frac{\Sigma_1 + \Sigma_2}{2}\right)^{+} (\nu_1 - \nu_2)}`.
 
-Reference: MATLAB R2021a gives 5.72957338 on BasicSR's ``baboon.png`` (Y channel, no crop); this
-implementation gives 5.7295737 on CPU (``tests/test_reblur_niqe.py``). The last digits depend on
-exact zeros: in flat 7x7 neighbourhoods the local mean equals the gray level, the MSCN coefficient is
-0 and the AGGD fit counts it on neither side. MATLAB's ``imfilter`` filters a separable kernel as two
-1-D passes, and so does :func:`_mscn`; a 2-D 7x7 filtering leaves 1e-15 residues there and gives
-5.72996 instead (BasicSR's NumPy NIQE, with a 2-D float32 filtering, gives 5.7295726 here but differs
-from this implementation by 1e-3 on other images). Other devices may round differently and move the
-score in the fourth decimal. Everything runs in float64 on the device of the input, batched over
-images of one size (on CPU one image at a time, see :func:`niqe`).
+Reference: MATLAB R2021a's value on ``data/niqe/baboon.png`` (Y channel, no crop), which
+``tests/reblur/test_niqe.py`` checks to 1e-5 (the agreement measured, and other implementations', are in
+docs/conventions.md). The last digits depend on exact zeros: in flat 7x7 neighbourhoods the local mean
+equals the gray level, the MSCN coefficient is 0 and the AGGD fit counts it on neither side. MATLAB's
+``imfilter`` filters a separable kernel as two 1-D passes, and so does :func:`_mscn`, summed around the centre
+pixel so that a flat neighbourhood gives exactly 0 at every gray level; a 2-D 7x7 filtering leaves residues of
+1e-15 there, which are then counted on one side (what the counting changes, on images with large flat regions,
+and the tolerance to expect against MATLAB: docs/results/niqe_flat_regions.md). Other devices may round
+differently. Everything runs in float64 on the device of the input, batched over images of one size (on CPU one
+image at a time, see :func:`niqe`).
 """
 
 from __future__ import annotations
@@ -89,7 +92,8 @@ def nearest_ratio_index(ratio: torch.Tensor) -> torch.Tensor:
 def aggd_fit(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Asymmetric generalised Gaussian fit of each row of ``values`` (B, M): shape, left and right spreads.
 
-    Rows without negative (or positive) values give NaN, which the caller treats as MATLAB's NaN.
+    Rows without negative (or positive) values give a NaN spread on that side and shape 0.2, as the release:
+    its ``min`` over an all-NaN difference vector returns index 1.
     """
     negative, positive = values < 0, values > 0
     left_std = torch.sqrt((values.square() * negative).sum(1) / negative.sum(1))
@@ -97,10 +101,9 @@ def aggd_fit(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     gamma_hat = left_std / right_std
     r_hat = values.abs().mean(1).square() / values.square().mean(1)
     r_hat_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / (gamma_hat**2 + 1) ** 2
-    shape = _SHAPES.to(values.device)[nearest_ratio_index(r_hat_norm)]
+    index = torch.where(torch.isfinite(r_hat_norm), nearest_ratio_index(r_hat_norm), 0)
+    shape = _SHAPES.to(values.device)[index]
     scale = torch.exp(0.5 * (torch.lgamma(1 / shape) - torch.lgamma(3 / shape)))
-    invalid = ~torch.isfinite(r_hat_norm)
-    shape = torch.where(invalid, torch.nan, shape)
     return shape, left_std * scale, right_std * scale
 
 
@@ -177,15 +180,21 @@ def _mscn(gray: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
 
     The window is an outer product of a normalised 1-D Gaussian (to 1e-16), so the local means are
     two 7-tap passes, columns then rows, each a weighted sum of shifted views: float64 convolution has
-    no fast kernel on CPU, and these sums are 3.4x faster than ``conv2d`` with the same 1-D taps.
+    no fast kernel on CPU, and these sums beat ``conv2d`` with the same 1-D taps (docs/performance.md, NIQE).
     """
     pad = window.shape[-1] // 2
     taps = window.sum(1).to(gray).tolist()  # the 1-D factor: row sums of g g^T are g, as sum(g) = 1
     height, width = gray.shape[-2:]
     padded = F.pad(gray[:, None], (pad, pad, pad, pad), mode="replicate")[:, 0]  # replicate commutes with squaring
     local = torch.cat([padded, padded.square()])
-    local = sum(tap * local[:, k : k + height, :] for k, tap in enumerate(taps))
-    local = sum(tap * local[:, :, k : k + width] for k, tap in enumerate(taps))
+    # Each pass is c + sum_k t_k (x_k - c) around the centre pixel c: the same weighted mean (the taps sum to 1),
+    # but a flat run of 7 gives c bit for bit, so a flat 7x7 neighbourhood has mu equal to its gray level and an
+    # MSCN coefficient of exactly 0 at every level. A plain sum_k t_k x_k returns a flat level only where the
+    # rounding errors happen to cancel (not at 235 or 255: white in Y and in gray).
+    centre = local[:, pad : pad + height, :]
+    local = centre + sum(tap * (local[:, k : k + height, :] - centre) for k, tap in enumerate(taps) if k != pad)
+    centre = local[:, :, pad : pad + width]
+    local = centre + sum(tap * (local[:, :, k : k + width] - centre) for k, tap in enumerate(taps) if k != pad)
     mu, mean_square = local.split(gray.shape[0])
     sigma = torch.sqrt((mean_square - mu.square()).abs())
     return (gray - mu) / (sigma + 1)
@@ -203,9 +212,9 @@ def niqe(images: torch.Tensor, crop_border: int = 0, chunk_size: int | None = No
 
     Images must be at least 96x96 after ``crop_border``. See the module docstring for the protocol and
     ``color`` (``"y"`` or ``"gray"``).
-    ``chunk_size`` images are processed together (default: 1 on CPU, all on other devices). On CPU
-    the float64 intermediates of a batch outgrow the caches: a batch of eight 1280x720 frames took
-    3x longer per image together than one by one (docs/performance.md).
+    ``chunk_size`` images are processed together (default: 1 on CPU, all on other devices): on CPU the
+    float64 intermediates of a batch outgrow the caches, and one by one is faster per image
+    (docs/performance.md, NIQE).
     """
     if chunk_size is None:
         chunk_size = 1 if images.device.type == "cpu" else max(len(images), 1)
@@ -224,13 +233,14 @@ def _niqe_chunk(images: torch.Tensor, crop_border: int, color: str) -> torch.Ten
     gray = gray[:, : rows * BLOCK, : cols * BLOCK]
     model = pristine_model()
     window = model["window"].to(gray.device)
-    features = []
+    per_scale = []
     for scale in (1, 2):
         if scale == 2:
-            gray = matlab_imresize(gray / 255, 0.5) * 255
+            # On the levels themselves, as the release: /255 and *255 would move flat areas off their level.
+            gray = matlab_imresize(gray, 0.5)
         blocks = _blocks(_mscn(gray, window), BLOCK // scale)
-        features.append(block_features(blocks.flatten(0, 1)).reshape(n, rows * cols, 18))
-    features = torch.cat(features, dim=2)  # (N, blocks, 36)
+        per_scale.append(block_features(blocks.flatten(0, 1)).reshape(n, rows * cols, 18))
+    features = torch.cat(per_scale, dim=2)  # (N, blocks, 36)
 
     mu_pristine, cov_pristine = model["mu"].to(gray.device), model["cov"].to(gray.device)
     scores = []
@@ -257,6 +267,9 @@ class NIQE(Metric):
 
     higher_is_better = False
     full_state_update = False
+    # States (add_state), declared for type checkers.
+    total: torch.Tensor
+    count: torch.Tensor
 
     def __init__(self, crop_border: int = 0, color: str = "y", **kwargs) -> None:
         super().__init__(**kwargs)

@@ -106,8 +106,10 @@ class ConvLSTMCell(nn.Module):
         super().__init__()
         self.hidden_channels = hidden_channels
         self.gates = same_conv(input_channels + hidden_channels, 4 * hidden_channels, kernel_size)
+        bias = self.gates.bias
+        assert bias is not None  # same_conv's convolutions have a bias
         with torch.no_grad():
-            self.gates.bias[hidden_channels : 2 * hidden_channels].fill_(1.0)
+            bias[hidden_channels : 2 * hidden_channels].fill_(1.0)
 
     def forward(
         self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -253,6 +255,7 @@ class SRN(StridePaddedNet):
                 previous = upsample2x_bilinear(estimates[-1])
                 if self.detach_upsampled_estimate:
                     previous = previous.detach()
+                assert state is not None  # returned with the coarser scale's estimate
                 state = (upsample2x_bilinear(state[0]), upsample2x_bilinear(state[1]))
             else:
                 previous = blurry
@@ -271,7 +274,7 @@ class SRN(StridePaddedNet):
             skips.append(features)
         hidden, cell = self.recurrent_cell(skips.pop(), state)
         features = self.bottleneck_blocks(hidden)
-        for stage in reversed(range(len(skips))):
-            features = self.decoder_stages[stage](self.upsamplers[stage](features) + skips[stage])
+        for level in reversed(range(len(skips))):
+            features = self.decoder_stages[level](self.upsamplers[level](features) + skips[level])
         restored = self.output_conv(features)
         return (blurry + restored if self.global_residual else restored), (hidden, cell)

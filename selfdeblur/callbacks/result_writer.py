@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
@@ -17,6 +17,9 @@ from selfdeblur.callbacks.progress_bar import say
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.metrics import aligned_psnr, kernel_distance
 from selfdeblur.result import DeblurResult
+
+if TYPE_CHECKING:
+    from selfdeblur.lightning_module import SelfDeblur
 
 SUMMARY_FIELDS = (
     "name",
@@ -62,16 +65,24 @@ class ResultWriter(Callback):
         self.written = 0
         self.rank, self.world_size = 0, 1
 
+    @property
+    def _out_dir(self) -> Path:
+        """:attr:`root`, which :meth:`setup` sets when ``dir`` is ``None``."""
+        if self.root is None:
+            raise RuntimeError("ResultWriter(dir=None) has no output folder before the trainer's setup")
+        return self.root
+
     # -- resume ------------------------------------------------------------------------------
     @property
     def summary_path(self) -> Path:
         """``summary.csv``; on several processes each writes its own ``summary.rankR.csv``, merged at the end."""
-        return self.root / ("summary.csv" if self.world_size == 1 else f"summary.rank{self.rank}.csv")
+        return self._out_dir / ("summary.csv" if self.world_size == 1 else f"summary.rank{self.rank}.csv")
 
     def read_summary(self) -> dict[str, dict[str, Any]]:
         """Rows of ``summary.csv`` and of any per-rank summaries (left by a multi-process run that was stopped)."""
         rows: dict[str, dict[str, Any]] = {}
-        for path in [self.root / "summary.csv", *sorted(self.root.glob("summary.rank*.csv"))]:
+        root = self._out_dir
+        for path in [root / "summary.csv", *sorted(root.glob("summary.rank*.csv"))]:
             if not path.is_file():
                 continue
             try:
@@ -82,12 +93,10 @@ class ResultWriter(Callback):
         return rows
 
     def is_done(self, name: str) -> bool:
-        return name in self.rows and all(p.is_file() for p in DeblurResult.paths(self.root, name).values())
+        return name in self.rows and all(p.is_file() for p in DeblurResult.paths(self._out_dir, name).values())
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        datamodule = trainer.datamodule
-        if not isinstance(datamodule, SelfDeblurDataModule):
-            raise TypeError("ResultWriter needs a SelfDeblurDataModule")
+        datamodule = _datamodule(trainer)
         self.root = Path(self.dir or trainer.default_root_dir)
         self.rank, self.world_size = trainer.global_rank, trainer.world_size
         self.rows = self.read_summary()
@@ -103,12 +112,12 @@ class ResultWriter(Callback):
 
     # -- writing -----------------------------------------------------------------------------
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        for result in pl_module.pop_finished():
+        for result in cast("SelfDeblur", pl_module).pop_finished():  # the writer serves SelfDeblur runs only
             self.write(trainer, pl_module, result)
 
     def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, result: DeblurResult) -> None:
-        result.save(self.root)
-        image = trainer.datamodule.image(result.name)
+        result.save(self._out_dir)
+        image = _datamodule(trainer).image(result.name)
         row: dict[str, Any] = {
             "name": result.name,
             "source": image.source,
@@ -143,7 +152,7 @@ class ResultWriter(Callback):
             row["kernel_distance"] = f"{distance:.5f}"
             report += f", kernel L2 distance {distance:.4f}"
         self.rows[result.name] = row
-        self.write_summary(trainer.datamodule)
+        self.write_summary(_datamodule(trainer))
         self.written += 1
         say(trainer, report)
 
@@ -156,11 +165,19 @@ class ResultWriter(Callback):
         if self.world_size > 1:
             trainer.strategy.barrier("selfdeblur summaries")  # every rank has written its own
             if self.rank == 0:
-                shards = sorted(self.root.glob("summary.rank*.csv"))
+                shards = sorted(self._out_dir.glob("summary.rank*.csv"))
                 self.rows = self.read_summary()
-                self.write_summary(trainer.datamodule, self.root / "summary.csv")
+                self.write_summary(_datamodule(trainer), self._out_dir / "summary.csv")
                 for shard in shards:
                     shard.unlink()
             trainer.strategy.barrier("selfdeblur summary merged")
         if self.written:
-            say(trainer, f"wrote {self.written} image(s) to '{self.root}' (table: '{self.root / 'summary.csv'}')")
+            say(trainer, f"wrote {self.written} image(s) to '{self.root}' (table: '{self._out_dir / 'summary.csv'}')")
+
+
+def _datamodule(trainer: pl.Trainer) -> SelfDeblurDataModule:
+    # Lightning sets trainer.datamodule at run time without declaring it on the Trainer class.
+    datamodule = trainer.datamodule  # type: ignore[attr-defined]
+    if not isinstance(datamodule, SelfDeblurDataModule):
+        raise TypeError("ResultWriter needs a SelfDeblurDataModule")
+    return datamodule

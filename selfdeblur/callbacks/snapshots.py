@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
@@ -10,6 +10,9 @@ from pytorch_lightning.callbacks import Callback
 from deblur_core.image_logging import log_images
 from selfdeblur.data import GroupBatch
 from selfdeblur.kernel_io import kernel_to_image
+
+if TYPE_CHECKING:
+    from selfdeblur.lightning_module import SelfDeblur
 
 
 class LatentSnapshots(Callback):
@@ -27,12 +30,13 @@ class LatentSnapshots(Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: GroupBatch, batch_idx: int
     ) -> None:
+        model = cast("SelfDeblur", pl_module)  # Lightning types the module loosely; this callback serves SelfDeblur
         n = batch.step + 1
         if batch.idle or not self.every_n_steps or not trainer.loggers:
             return
-        if n % self.every_n_steps and n != pl_module.steps:
+        if n % self.every_n_steps and n != model.steps:
             return
-        for name, image, kernel in pl_module.snapshot():
+        for name, image, kernel in model.snapshot():
             images = {"latent": image.cpu(), "kernel": kernel_to_image(kernel)}
             for logger in trainer.loggers:
                 log_images(logger, name, n, images, trainer.global_step)

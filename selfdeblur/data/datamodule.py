@@ -64,7 +64,9 @@ class InOrder(DistributedSampler):
     replacing this sampler by one that would split the steps of a group between ranks.
     """
 
-    def __init__(self, dataset: Dataset) -> None:
+    dataset: GroupSteps
+
+    def __init__(self, dataset: GroupSteps) -> None:
         super().__init__(dataset, num_replicas=1, rank=0, shuffle=False)
 
     def __iter__(self) -> Iterator[int]:
@@ -169,21 +171,26 @@ class SelfDeblurDataModule(pl.LightningDataModule):
                 raise UsageError(f"data.images must be one folder for layout {self.layout!r}")
             found = (discover_levin if self.layout == "levin" else discover_lai)(self.source)
         elif self.layout == "files":
+            assert self.source is not None  # __init__ requires images when there is no synthetic
             found = [
                 BlurryImage(name=name, kernel_size=self.kernel_size, blurry=path)
                 for name, path in discover_files(self.source, self.recursive)
             ]
         else:
             raise UsageError(f"data.layout must be 'files', 'levin' or 'lai', got {self.layout!r}")
+        paths: list[Path] = []
         for image in found:
-            sidecar = sidecar_kernel_size(image.blurry)
+            path = image.blurry
+            assert isinstance(path, Path)  # discovered images are files
+            paths.append(path)
+            sidecar = sidecar_kernel_size(path)
             if sidecar is not None:
-                image.kernel_size, image.kernel_size_origin = sidecar, f"sidecar {image.blurry.with_suffix('.json')}"
-            for key in (image.name, image.blurry.name):
+                image.kernel_size, image.kernel_size_origin = sidecar, f"sidecar {path.with_suffix('.json')}"
+            for key in (image.name, path.name):
                 if key in self.kernel_sizes:
                     image.kernel_size, image.kernel_size_origin = self.kernel_sizes[key], f"data.kernel_sizes[{key!r}]"
                     break
-        unknown = set(self.kernel_sizes) - {i.name for i in found} - {i.blurry.name for i in found}
+        unknown = set(self.kernel_sizes) - {i.name for i in found} - {p.name for p in paths}
         if unknown:
             raise UsageError(f"data.kernel_sizes names images that were not found: {sorted(unknown)}")
         return found
@@ -193,9 +200,10 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         blurry = image.load()
         if blurry.ndim != 3 or blurry.shape[0] not in (1, 3):
             raise ValueError(f"'{image.source}': expected a grayscale or RGB image, got shape {tuple(blurry.shape)}")
-        image.size = (blurry.shape[-2], blurry.shape[-1])
+        height, width = blurry.shape[-2], blurry.shape[-1]
+        image.size = (height, width)
         origin = "data.kernel_size" if image.kernel_size_origin == "default" else image.kernel_size_origin
-        validate_kernel_size(image.kernel_size, *blurry.shape[-2:], where=f"'{image.source}' ({origin})")
+        validate_kernel_size(image.kernel_size, height, width, where=f"'{image.source}' ({origin})")
         sharp = image.load_sharp()
         if sharp is not None and sharp.shape[-2:] != blurry.shape[-2:]:
             raise ValueError(
@@ -204,6 +212,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
             )
         kernel = image.load_true_kernel()
         if isinstance(image.true_kernel, Path) and sharp is not None and sharp.shape[0] == blurry.shape[0]:
+            assert kernel is not None  # read from the file image.true_kernel
             image.true_kernel, rotated = orient_true_kernel(blurry, sharp, kernel)
             image.true_kernel_rotated = rotated
 
@@ -241,10 +250,11 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         return mine, -(-len(groups) // world_size) - len(mine)
 
     def train_dataloader(self) -> DataLoader:
-        steps = getattr(self.trainer.lightning_module, "steps", None) if self.trainer else None
-        if not isinstance(steps, int):
+        trainer = self.trainer
+        steps = getattr(trainer.lightning_module, "steps", None) if trainer else None
+        if trainer is None or not isinstance(steps, int):
             raise RuntimeError("SelfDeblurDataModule serves optimisation steps: use it with a SelfDeblur module")
         position = {image.name: i + 1 for i, image in enumerate(self.all_images)}
-        groups, idle = self.rank_share(self.trainer.global_rank, self.trainer.world_size)
+        groups, idle = self.rank_share(trainer.global_rank, trainer.world_size)
         dataset = GroupSteps(groups, steps, [position[g[0].name] for g in groups], len(self.all_images), idle)
         return DataLoader(dataset, batch_size=None, sampler=InOrder(dataset), num_workers=0)

@@ -136,6 +136,7 @@ class SkipGenerator(nn.Module):
                 non_local=i >= n - non_local_scales,
                 upsample_mode=upsample_mode,
             )
+        assert inner is not None  # down_channels is not empty (checked above)
         self.body = inner
         self.head = nn.Conv2d(up_channels[0], out_channels, 1)
         self.sigmoid = sigmoid

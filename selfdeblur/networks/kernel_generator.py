@@ -50,6 +50,7 @@ class FCKernelGenerator(nn.Module):
     def __init__(self, kernel_size: int, in_features: int = 200, hidden: Sequence[int] = (1000,)) -> None:
         super().__init__()
         self.kernel_size = kernel_size
+        self.in_features = in_features
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
@@ -59,7 +60,7 @@ class FCKernelGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def input_shape(self) -> tuple[int, ...]:
-        return (self.net[0].in_features,)
+        return (self.in_features,)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return _softmax_kernel(self.net(z), self.kernel_size)
@@ -109,10 +110,12 @@ class DIPKernelGenerator(nn.Module):
         return _softmax_kernel(self.net(z.unsqueeze(0)), self.kernel_size)
 
 
+KernelGenerator = FCKernelGenerator | DIPKernelGenerator
+
 KERNEL_GENERATORS = ("fc", "dip")
 
 
-def build_kernel_generator(kind: str, kernel_size: int, hidden: Sequence[int] = (1000,)) -> nn.Module:
+def build_kernel_generator(kind: str, kernel_size: int, hidden: Sequence[int] = (1000,)) -> KernelGenerator:
     """Build G_k by name: ``"fc"`` (with ``hidden`` widths) or ``"dip"``."""
     if kind == "fc":
         return FCKernelGenerator(kernel_size, hidden=hidden)

@@ -42,10 +42,11 @@ class NonLocalBlock(nn.Module):
         self.theta = nn.Conv2d(channels, inner, 1)
         self.phi = nn.Sequential(nn.Conv2d(channels, inner, 1), nn.MaxPool2d(2))
         self.g = nn.Sequential(nn.Conv2d(channels, inner, 1), nn.MaxPool2d(2))
-        self.out = nn.Sequential(nn.Conv2d(inner, channels, 1), nn.BatchNorm2d(channels))
+        project, norm = nn.Conv2d(inner, channels, 1), nn.BatchNorm2d(channels)
         # Zero-initialised output normalisation: the block is the identity at the start.
-        nn.init.zeros_(self.out[1].weight)
-        nn.init.zeros_(self.out[1].bias)
+        nn.init.zeros_(norm.weight)
+        nn.init.zeros_(norm.bias)
+        self.out = nn.Sequential(project, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape

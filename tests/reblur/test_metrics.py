@@ -9,7 +9,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 from deblur_core.image_io import read_image
-from reblur.metrics import ImageQualityMetrics, LPIPSDistance, psnr, ssim
+from reblur.metrics import ImageQualityMetrics, LPIPSDistance, niqe, psnr, ssim
 from tests.helpers import REPO
 
 
@@ -161,3 +161,37 @@ def test_the_names_help_lists_are_the_implemented_metrics():
     from reblur.metrics.image_quality import METRICS
 
     assert METRIC_NAMES == tuple(METRICS) == tuple(METRIC_HELP)
+
+
+def matlab_rgb2gray(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB's rgb2gray of ``(3, H, W)``: the Y row of the inverse YIQ matrix, derived with NumPy."""
+    weights = np.linalg.inv(np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]]))[0]
+    return np.einsum("c,chw->hw", weights, rgb)
+
+
+def test_gray_convention_is_psnr_and_ssim_of_matlabs_rgb2gray():
+    x, y = smooth_pair(5, shape=(2, 3, 30, 34))
+    for i in range(2):
+        a, b = matlab_rgb2gray(x[i].double().numpy()), matlab_rgb2gray(y[i].double().numpy())
+        assert psnr(x, y, color="gray")[i].item() == pytest.approx(10 * np.log10(1 / np.mean((a - b) ** 2)), abs=1e-4)
+        expected_ssim = structural_similarity(
+            a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1
+        )
+        assert ssim(x, y, color="gray")[i].item() == pytest.approx(expected_ssim, abs=1e-6)
+        assert ssim(x, y, color="gray", convention="matlab")[i].item() == pytest.approx(
+            matlab_ssim_reference(a, b), abs=1e-6
+        )
+    # The three conventions measure different things (by more than rounding) on colour images.
+    values = {color: ssim(x, y, color=color) for color in ("rgb", "y", "gray")}
+    assert (values["rgb"] - values["gray"]).abs().min() > 1e-3 and (values["y"] - values["gray"]).abs().min() > 1e-4
+
+
+def test_niqe_gray_convention_scores_the_rounded_rgb2gray_levels():
+    rgb = read_image(REPO / "data" / "niqe" / "baboon.png")[None].double()  # 8-bit levels
+    levels = np.round(matlab_rgb2gray(rgb[0].double().numpy() * 255))  # MATLAB: rgb2gray of uint8 is uint8
+    gray = torch.from_numpy(levels / 255)[None, None]
+    assert niqe(rgb, color="gray").item() == pytest.approx(niqe(gray).item(), abs=1e-12)
+    # The default is BasicSR's Y; MATLAB's own niqe() of an RGB image is the gray convention: they differ.
+    assert abs(niqe(rgb, color="gray").item() - niqe(rgb).item()) > 1e-3
+    with pytest.raises(ValueError, match="NIQE colour convention"):
+        niqe(rgb, color="rgb")
