@@ -64,10 +64,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -487,7 +489,7 @@ def summarise(rows: list[dict], baseline: str = "ours") -> dict[str, dict[str, f
 def images_to_study(lai: Path | None, quick: bool) -> list[tuple[str, str, Callable[[], np.ndarray]]]:
     """``(name, category, loader)`` of every image of the study."""
     images: list[tuple[str, str, Callable[[], np.ndarray]]] = [
-        (name, "synthetic", lambda pixels=pixels: pixels) for name, pixels in synthetic_images(quick).items()
+        (name, "synthetic", functools.partial(np.asarray, pixels)) for name, pixels in synthetic_images(quick).items()
     ]
     if quick:
         return images
@@ -495,7 +497,7 @@ def images_to_study(lai: Path | None, quick: bool) -> list[tuple[str, str, Calla
     if lai is not None:
         for category in LAI_CATEGORIES:
             for path in sorted(lai.glob(f"{category}_*.png")):
-                images.append((path.stem, category, lambda path=path: read_uint8(path)))
+                images.append((path.stem, category, functools.partial(read_uint8, path)))
     return images
 
 
@@ -506,7 +508,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.lai is not None and not args.lai.is_dir():
         parser.error(f"--lai: no such folder: {args.lai}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, category, load in images_to_study(args.lai, args.quick):
         pixels = load()
         rows.extend(study_image(name, category, pixels, color) for color in COLORS)

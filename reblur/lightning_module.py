@@ -220,8 +220,11 @@ class ReblurTraining(pl.LightningModule):
         if self.target_niqe is not None and prefix not in self._target_niqe_values and not self.trainer.sanity_checking:
             self.target_niqe.update(sharp.float())
         n = blurry.shape[0]
-        # The input's PSNR is the reference the deblurring gain is read against.
-        self.log(f"{prefix}/input_psnr", psnr(blurry.float(), sharp.float()).mean(), batch_size=n, sync_dist=True)
+        # The input's PSNR, in the same convention as the outputs', is the reference the gain is read against.
+        convention = self.evaluation
+        input_psnr = psnr(blurry.float(), sharp.float(), crop_border=convention.crop_border, color=convention.color)
+        input_psnr = input_psnr.mean()
+        self.log(f"{prefix}/input_psnr", input_psnr, batch_size=n, sync_dist=True)
         self.log(f"{prefix}/l1", l1(deblurred, sharp), batch_size=n, sync_dist=True)
         outputs = {"blurry": blurry, "deblurred": deblurred, "sharp": sharp, "name": batch.get("name")}
         if self.reblur_net is not None:

@@ -35,6 +35,7 @@ def tiny_module(
     deblur: dict | None = None,
     reblur_updates: dict | None = None,
     metrics: tuple[str, ...] = ("psnr",),
+    evaluation: Evaluation | None = None,
     **options,
 ) -> ReblurTraining:
     """A small U-Net (and M_R); ``deblur`` / ``reblur_updates``: fields of the networks' NetworkUpdates."""
@@ -46,7 +47,7 @@ def tiny_module(
         reblur_net,
         deblur_updates=NetworkUpdates(**{**adam, **(deblur or {})}),
         reblur_updates=NetworkUpdates(**{**adam, **(reblur_updates or {})}),
-        evaluation=Evaluation(metrics=metrics),
+        evaluation=evaluation or Evaluation(metrics=metrics),
         **options,
     )
 
@@ -247,3 +248,17 @@ def test_niqe_of_the_sharp_targets_is_measured_once_and_reported_with_every_vali
     assert second["val/niqe_target"] == first["val/niqe_target"]
     assert sum(updates) == len(sharp)  # only the first pass measured the targets
     assert first["val/niqe"] != pytest.approx(first["val/niqe_target"])  # the deblurred images are measured apart
+
+
+def test_the_inputs_psnr_is_reported_in_the_same_convention_as_the_outputs():
+    from reblur.metrics import psnr
+
+    data = tiny_data(image_size=40, pairs_per_image=1)
+    module = tiny_module(evaluation=Evaluation(metrics=("psnr",), color="y", crop_border=2))
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    logged = trainer.validate(module, datamodule=data, verbose=False)[0]
+    batches = list(data.val_dataloader())
+    expected = [psnr(b["blurry"], b["sharp"], color="y", crop_border=2).mean().item() for b in batches]
+    assert logged["val/input_psnr"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+    rgb = [psnr(b["blurry"], b["sharp"]).mean().item() for b in batches]
+    assert abs(logged["val/input_psnr"] - sum(rgb) / len(rgb)) > 0.1  # the convention is applied, not ignored
