@@ -522,7 +522,7 @@ def benchmark(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
 
 def _fail(message: str) -> NoReturn:
-    print(f"adaptation_benchmark: error: {message}", file=sys.stderr)
+    print(f"benchmarks.adaptation: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 

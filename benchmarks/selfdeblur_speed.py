@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m benchmarks.selfdeblur_speed --image ../shared/data/levin/im1_kernel1_img.png --kernel-size 17 --steps 20
-    python -m benchmarks.selfdeblur_speed --image ../shared/data/levin/im1_kernel1_img.png --kernel-size 17 --steps 10 \
+    python -m benchmarks.selfdeblur_speed --image data/levin/im1_kernel1_img.png --kernel-size 17 --steps 20
+    python -m benchmarks.selfdeblur_speed --image data/levin/im1_kernel1_img.png --kernel-size 17 --steps 10 \
         --batch 1 4 8 --paths plain fast stacked
 
 The steps run through the same Lightning ``fit`` as ``selfdeblur fit`` (the paper's network and

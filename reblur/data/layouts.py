@@ -147,10 +147,10 @@ def check_pairs(
     return checked
 
 
-def _require_dir(path: Path, what: str, where: str) -> None:
+def _require_dir(path: Path, what: str, where: str, hint: str = "") -> None:
     if not path.is_dir():
         kind = "is not a folder" if path.exists() else "does not exist"
-        raise PairedDataError([f"expected {what} '{path}', but it {kind}"], where)
+        raise PairedDataError([f"expected {what} '{path}', but it {kind}{hint}"], where)
 
 
 def gopro_pairs(
@@ -177,7 +177,7 @@ def gopro_pairs(
         raise ValueError(f"GOPRO_Large has splits 'train' and 'test', got {split!r}")
     if blur_folder not in ("blur", "blur_gamma"):
         raise ValueError(f"GOPRO_Large blurry folders are 'blur' and 'blur_gamma', got {blur_folder!r}")
-    _require_dir(root, "dataset root", where)
+    _require_dir(root, "dataset root", where, " (`deblur-datasets where gopro` says how to get it)")
     split_dir = root / split
     _require_dir(split_dir, f"split folder '{split}/'", where)
     sequences = _subfolders(split_dir)
@@ -224,7 +224,7 @@ def reds_pairs(
     where = f"REDS dataset '{root}' (layout {REDS_TREE}), split '{split}'"
     if split not in ("train", "val"):
         raise ValueError(f"REDS splits with sharp frames are 'train' and 'val', got {split!r}")
-    _require_dir(root, "dataset root", where)
+    _require_dir(root, "dataset root", where, " (`deblur-datasets where reds` says how to get it)")
     blurry_root, sharp_root = root / split / f"{split}_blur", root / split / f"{split}_sharp"
     problems = [
         f"expected folder '{d}', but it {'is not a folder' if d.exists() else 'does not exist'}"

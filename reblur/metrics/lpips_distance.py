@@ -45,9 +45,10 @@ class LPIPSDistance:
                 model = lpips.LPIPS(net=self.net, version="0.1", verbose=False)
         except Exception as error:  # typically: no network to download the backbone
             raise RuntimeError(
-                f"cannot load the LPIPS {self.net} backbone ({error}). Put {_BACKBONE_FILES[self.net]} into "
-                f"{torch_hub_checkpoints()} (TORCH_HOME={os.environ.get('TORCH_HOME', '<unset>')}); on machines "
-                'without internet, `python ../shared/tools/seed_torch_hub.py "$TORCH_HOME"` seeds it.'
+                f"cannot load the LPIPS {self.net} backbone ({error}). Put torchvision's "
+                f"{_BACKBONE_FILES[self.net]} into {torch_hub_checkpoints()} "
+                f"(TORCH_HOME={os.environ.get('TORCH_HOME', '<unset>')}); without internet, copy it there from a "
+                "machine where torchvision downloaded it"
             ) from error
         return model.eval().requires_grad_(False)
 
