@@ -79,11 +79,7 @@ def rgb_to_y(images: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """
     if images.shape[1] == 1:
         return images
-    if images.shape[1] != 3:
-        raise ValueError(f"the Y channel needs RGB or one-channel images, got {images.shape[1]} channels")
-    weights = torch.tensor(_BT601_Y, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    rgb = images / data_range
-    return ((rgb * weights).sum(1, keepdim=True) + 16) / 255 * data_range
+    return (_weighted_channel_sum(images / data_range, _BT601_Y, "the Y channel") + 16) / 255 * data_range
 
 
 # MATLAB's rgb2gray: the Y row of the inverse of rgb2ntsc's YIQ-to-RGB matrix
@@ -102,10 +98,7 @@ def rgb_to_gray(images: torch.Tensor) -> torch.Tensor:
     """
     if images.shape[1] == 1:
         return images
-    if images.shape[1] != 3:
-        raise ValueError(f"gray needs RGB or one-channel images, got {images.shape[1]} channels")
-    weights = torch.tensor(_RGB2GRAY, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return (images * weights).sum(1, keepdim=True)
+    return _weighted_channel_sum(images, _RGB2GRAY, "gray")
 
 
 def to_luma(images: torch.Tensor, color: str, data_range: float = 1.0) -> torch.Tensor:
@@ -118,3 +111,12 @@ def to_luma(images: torch.Tensor, color: str, data_range: float = 1.0) -> torch.
     if color == "gray":
         return rgb_to_gray(images)
     raise ValueError(f"colour convention must be one of {FULL_REFERENCE_COLORS}, got {color!r}")
+
+
+def _weighted_channel_sum(images: torch.Tensor, weights: tuple[float, float, float], what: str) -> torch.Tensor:
+    """``sum_c weights[c] * images[:, c]`` of ``(N, 3, H, W)`` RGB images, keeping the channel axis."""
+    if images.shape[1] != 3:
+        raise ValueError(f"{what} needs RGB or one-channel images, got {images.shape[1]} channels")
+    return (images * torch.tensor(weights, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)).sum(
+        1, keepdim=True
+    )

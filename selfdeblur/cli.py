@@ -21,52 +21,29 @@ module imports neither torch nor Lightning: ``selfdeblur --help`` answers at onc
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from deblur_core.cli_errors import DEBUG_ENV, USAGE_STATUS, run_command
-from deblur_core.config_files import check_config_files
+from deblur_core.commands import PaperCommand
 
-PROGRAM = "selfdeblur"
-SUBCOMMANDS = {
-    "fit": "solve every image of the data source (LightningCLI: --config, --print_config, --model.*, --data.*, ...)",
-    "evaluate": "score a results folder with Levin et al.'s protocol (Levin, Lai)",
-}
-MEMORY_HINT = (
-    "SelfDeblur's memory grows with the image and kernel size: solve a smaller image or a crop, one image per "
-    "group (--data.images_per_group 1), or use a device with more memory"
+COMMAND = PaperCommand(
+    program="selfdeblur",
+    summary="SelfDeblur (Ren et al., CVPR 2020).",
+    subcommands={
+        "fit": "solve every image of the data source (LightningCLI: --config, --print_config, --model.*, --data.*)",
+        "evaluate": "score a results folder with Levin et al.'s protocol (Levin, Lai)",
+    },
+    evaluate_module="selfdeblur.evaluate",
+    lightning_module="selfdeblur.lightning_cli",
+    memory_hint=(
+        "SelfDeblur's memory grows with the image and kernel size: solve a smaller image or a crop, one image per "
+        "group (--data.images_per_group 1), or use a device with more memory"
+    ),
 )
-
-
-def help_text() -> str:
-    lines = [f"usage: {PROGRAM} {{{','.join(SUBCOMMANDS)}}} [options]", "", "SelfDeblur (Ren et al., CVPR 2020).", ""]
-    lines += ["subcommands:"] + [f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items()]
-    lines += [
-        "",
-        f"`{PROGRAM} SUBCOMMAND --help` lists a subcommand's options. --debug (or {DEBUG_ENV}=1) shows the",
-        "traceback of an error instead of its one-line message.",
-    ]
-    return "\n".join(lines)
-
-
-def _dispatch(args: list[str]) -> None:
-    if not args or args[0] in ("-h", "--help"):
-        print(help_text(), file=sys.stdout if args else sys.stderr)
-        raise SystemExit(0 if args else USAGE_STATUS)
-    if args[0] == "evaluate":
-        from selfdeblur.evaluate import main as evaluate
-
-        evaluate(args[1:])
-        return
-    check_config_files(args)
-    from selfdeblur.lightning_cli import run
-
-    run(args)
 
 
 def main(args: Sequence[str] | None = None) -> None:
     """Run the ``selfdeblur`` command with ``args`` (default: ``sys.argv[1:]``)."""
-    run_command(PROGRAM, args, _dispatch, MEMORY_HINT)
+    COMMAND.main(args)
 
 
 if __name__ == "__main__":

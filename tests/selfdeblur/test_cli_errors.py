@@ -73,22 +73,3 @@ def test_debug_shows_the_traceback(tmp_path):
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr and len(quiet.stderr.splitlines()) == 1
     assert loud.returncode == 1 and "Traceback (most recent call last)" in loud.stderr
     assert "FileNotFoundError: --results: no such folder" in loud.stderr
-
-
-def test_help_lists_every_subcommand_without_importing_torch():
-    probe = (
-        "import sys, contextlib, io\n"
-        "from selfdeblur.cli import main\n"
-        "out = io.StringIO()\n"
-        "with contextlib.redirect_stdout(out):\n"
-        "    for args in (['--help'], ['evaluate', '--help']):\n"
-        "        try:\n"
-        "            main(args)\n"
-        "        except SystemExit as done:\n"
-        "            assert done.code == 0, done.code\n"
-        "print(out.getvalue())\n"
-        "print('torch imported:', 'torch' in sys.modules)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert "fit " in result.stdout and "evaluate " in result.stdout and "--results" in result.stdout
-    assert "torch imported: False" in result.stdout
