@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import shlex
 import statistics
@@ -84,7 +85,12 @@ DEFAULT_SETTINGS = (
     "steps=20,lr=1e-4,proximity_weight=1",
 )
 # adapt()'s defaults, for keys a setting leaves out.
-SETTING_DEFAULTS: dict[str, Any] = {"steps": 5, "lr": 1e-5, "params": "all", "proximity_weight": 0.0}
+# The options a setting may name, with reblur.adaptation.adapt's own defaults.
+SETTING_DEFAULTS: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(adapt).parameters.items()
+    if name in ("steps", "lr", "params", "proximity_weight")
+}
 NO_ADAPTATION = "no adaptation"
 NOTES_MARKER = "<!-- end of the generated part: text below this line is kept by --overwrite -->"
 NIQE_MIN_SIDE = 96

@@ -10,7 +10,7 @@ conventions (``"y"``, ``"gray"``), the NIQE of :func:`reblur.metrics.niqe.niqe` 
 reference below under each variant, the fractions of exactly-zero MSCN coefficients at both scales (ours and
 the reference's), and per category the largest ``|variant - ours|`` (``max_abs_difference_to_ours``) and
 ``|variant - i_exact|`` (``max_abs_difference_to_i_exact``). ``--quick`` runs two small synthetic images only (a
-smoke test). The full run takes about 4 minutes on 2 CPU cores. Results: docs/results/niqe_flat_regions.md.
+smoke test). Results, with the run's time: docs/results/niqe_flat_regions.md.
 
 **The reference** (:func:`reference_niqe`) is a float64 NumPy transcription of the NIQE authors' MATLAB
 release (``computequality.m``, ``computefeature.m``, ``estimateaggdparam.m``), written from that code, not from
@@ -44,10 +44,11 @@ neighbourhoods (Y level 98); MATLAB's published 5.72957338 is within 5e-7 of cou
 neighbourhoods (point-symmetric patches such as 193 and 195 around 194), keep a rounding residue of either
 sign in every implementation; no transcription can promise MATLAB's signs for those.
 
-**Variants** (:data:`VARIANTS`; every one changes one thing of the reference, whose undefined-fit rule is
-ours, so that the differences isolate the zero counting):
+**Variants** (:data:`VARIANTS`; every one changes one thing of the reference, whose undefined-fit rule is NaN,
+the block's shape features left out (this project's rule before issue 14), so that the differences isolate the
+zero counting; ``ours`` now follows ``matlab``):
 
-* ``i_exact``: exact zeros in flat neighbourhoods, counted on neither side: what ``ours`` intends to be;
+* ``i_exact``: exact zeros in flat neighbourhoods, counted on neither side: ``ours`` but for undefined fits;
 * ``ii_2d``: one 2-D 7x7 pass (49 products, summed in order): flat neighbourhoods leave residues of about
   1e-15 to 1e-13 whose sign depends on the level, counted on that side;
 * ``iii_left`` / ``iv_right``: exact zeros counted on the left (``vec <= 0``) / right (``vec >= 0``) side;
@@ -57,7 +58,7 @@ ours, so that the differences isolate the zero counting):
 * ``matlab``: ``i_exact`` with MATLAB's result for undefined fits: a block whose ``rhatnorm`` is NaN (no
   negative or no positive value, e.g. a wholly flat block) gets ``alpha = gam(1) = 0.2`` (``min`` of an
   all-NaN vector returns index 1; BasicSR's ``np.argmin`` returns 0 alike), and ``nanmean`` then averages that
-  0.2 in, where ours leaves the block's shape features out (NaN). This is the full MATLAB reference.
+  0.2 in, where the NaN rule leaves the block's shape features out. This is the full MATLAB reference.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ def aggd_parameters(vec: np.ndarray, zeros: str = "neither", undefined: str = "n
 
     ``zeros``: exact zeros count on ``"neither"`` side (MATLAB), the ``"left"`` or the ``"right"`` one.
     ``undefined``: when ``rhatnorm`` is NaN (a side is empty), ``"matlab"`` takes ``alpha = gam(1) = 0.2`` as
-    ``min`` of an all-NaN vector does; ``"nan"`` returns ``alpha = NaN`` (reblur's choice).
+    ``min`` of an all-NaN vector does; ``"nan"`` returns ``alpha = NaN`` (this project's rule before issue 14).
     """
     left = vec[vec <= 0] if zeros == "left" else vec[vec < 0]
     right = vec[vec >= 0] if zeros == "right" else vec[vec > 0]

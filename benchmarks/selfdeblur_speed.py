@@ -14,7 +14,7 @@ as one group (each copy its own problem: own seed, generators and Adam state). P
   host memory left to the system (the project before issue 6);
 * ``fast``: the defaults (channels_last on CPU, contiguous on GPU; FFT correlation for k >= 9; on the CPU,
   freed memory kept for reuse: :mod:`selfdeblur.host_memory`);
-* ``stacked``: the group's problems as one batched call (``model.stack_problems``).
+* ``stacked``: the group's problems as one batched call (``model.compute.stack_problems``).
 
 ``--release-host-memory`` leaves freed memory to the system on every path (to measure that lever alone).
 

@@ -11,6 +11,8 @@ Neither :mod:`selfdeblur` nor :mod:`reblur` owns this package, and this package 
 * :mod:`deblur_core.motion_blur`: seeded random camera-shake kernels and blurred images;
 * :mod:`deblur_core.crop`, :mod:`deblur_core.sample_images`: centre crops, scikit-image's sample photos;
 * :mod:`deblur_core.image_logging`: images to Lightning loggers;
-* :mod:`deblur_core.cli_errors`: one-line errors for the command lines;
+* :mod:`deblur_core.conventions`: the names of the evaluation conventions (importable without torch);
+* :mod:`deblur_core.cli_errors`, :mod:`deblur_core.config_files`, :mod:`deblur_core.commands`,
+  :mod:`deblur_core.lightning_cli`: the command lines' one-line errors, YAML checks, shell and LightningCLI base;
 * :mod:`deblur_core.datasets`: where each data set comes from, its layout and checksums (``deblur-datasets``).
 """

@@ -44,8 +44,9 @@ def to_correlation_filter(convolution_kernel: torch.Tensor) -> torch.Tensor:
     return convolution_kernel.flip(-2, -1)
 
 
-# Kernel side from which method="auto" correlates through the FFT: from there on the FFT is the faster of the two
-# and its float32 result the closer to float64 (measurements in docs/performance.md, "The blur through FFTs").
+# Kernel side from which method="auto" correlates through the FFT: from there on, on the CPU, the FFT is the faster
+# of the two, and its float32 result the closer to float64 (docs/performance.md, "the blur through FFTs"; the
+# threshold was not tuned for GPUs).
 FFT_FROM_KERNEL_SIZE = 9
 
 

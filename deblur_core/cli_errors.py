@@ -11,9 +11,10 @@ What counts as known:
 
 * :class:`UserError` (and :class:`UsageError`), raised where the project checks its inputs, also when
   another error was raised from it or while handling it;
-* ``ValueError``, ``TypeError``, ``OSError`` (``FileNotFoundError``, ...) and ``RuntimeError`` raised by this
-  project's own code (the innermost frame of the traceback lies in :mod:`deblur_core`, :mod:`selfdeblur` or
-  :mod:`reblur`): the project raises them with messages that name what is wrong;
+* ``ValueError``, ``TypeError``, ``OSError`` (``FileNotFoundError``, ...), ``RuntimeError`` and
+  ``ArithmeticError`` (``FloatingPointError``: a loss became NaN) raised by this project's own code (the
+  innermost frame of the traceback lies in :mod:`deblur_core`, :mod:`selfdeblur` or :mod:`reblur`): the
+  project raises them with messages that name what is wrong;
 * ``argparse.ArgumentError`` (jsonargparse's parse errors);
 * running out of memory: torch's ``OutOfMemoryError`` (GPU) or an allocation failure of the CPU allocator.
 
@@ -38,6 +39,8 @@ DATA_STATUS = 1
 _OWN_PACKAGES = tuple(
     str(Path(__file__).resolve().parents[1] / name) for name in ("deblur_core", "selfdeblur", "reblur")
 )
+# What the project raises with a message that names the problem (ArithmeticError: a loss that diverged).
+_CHECKED_TYPES = (ValueError, TypeError, OSError, RuntimeError, ArithmeticError)
 _OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 T = TypeVar("T")
@@ -108,7 +111,7 @@ def describe(error: BaseException, memory_hint: str = "") -> tuple[str, int] | N
     if _is_out_of_memory(error):
         hint = f"; {memory_hint}" if memory_hint else ""
         return f"out of memory ({_first_line(str(error))[:200]}){hint}", DATA_STATUS
-    if isinstance(error, (ValueError, TypeError, OSError, RuntimeError)) and _raised_by_this_project(error):
+    if isinstance(error, _CHECKED_TYPES) and _raised_by_this_project(error):
         message = str(error)
         if isinstance(error, OSError) and error.filename and str(error.filename) not in message:
             message = f"'{error.filename}': {message}"

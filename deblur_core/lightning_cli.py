@@ -7,6 +7,7 @@ the one line that matters; here that line alone is printed, with the option name
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, NoReturn
 
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -33,6 +34,11 @@ class OneLineErrorParser(LightningArgumentParser):
         parser = getattr(ex, "subcommand_parser", None) or self
         prog = parser.prog.replace(" [options]", "")
         report(prog, f"{one_line(message)} (`{prog} --help` lists the options)", USAGE_STATUS)
+
+
+# The commands hand the CLI their arguments explicitly (without --debug); they are the command line's, not a
+# second set, so Lightning's warning about an explicit ``args`` does not apply.
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
 
 
 class OneLineErrorsCLI(LightningCLI):

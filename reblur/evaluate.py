@@ -2,7 +2,7 @@
 
 Usage::
 
-    reblur evaluate --pred results/test --target GOPRO_Large/test_sharp --metrics psnr,ssim,lpips
+    reblur evaluate --pred results/test --target SHARP_DIR --metrics psnr,ssim,lpips
     reblur evaluate --pred results/test --metrics niqe                      # no-reference: no --target
     reblur evaluate --pred P --target T --crop_border 4 --color y --output eval --overwrite --strict
 

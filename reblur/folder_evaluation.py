@@ -1,8 +1,7 @@
-"""Scoring folders of results for ``reblur evaluate`` (the command and its options: :mod:`reblur.evaluate`).
+"""Scoring folders of results for ``reblur evaluate``: matching, per-image scores, means, tables.
 
-Images are read as ``(C, H, W)`` float32 in [0, 1] (:func:`deblur_core.image_io.read_image`) and
-evaluated one at a time (frames may differ in size) with the per-image metrics of
-:data:`reblur.metrics.METRICS`; a dataset is summarised by the mean of the per-image values.
+The command, its options and the conventions (how images are read, matched and averaged) are described in
+:mod:`reblur.evaluate`.
 """
 
 from __future__ import annotations

@@ -21,15 +21,14 @@ block, e.g. ``configs/reblur/tta/demo.yaml``).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser
 
 from deblur_core.cli_errors import UsageError
+from deblur_core.devices import asks_for_several_processes
 from deblur_core.lightning_cli import OneLineErrorsCLI
 from reblur.adaptation import TestTimeAdaptation
 from reblur.callbacks import RandomStateCheckpoint, ValidationPanels
@@ -41,21 +40,6 @@ from reblur.prediction_writer import UNREADABLE_INPUTS_STATUS, PredictionWriter
 TRAINER_DEFAULTS: dict[str, Any] = {"log_every_n_steps": 50}
 DDP_UNUSED = "ddp_find_unused_parameters_true"
 ADAPTING_SUBCOMMANDS = ("test", "predict")
-
-
-def uses_several_devices(trainer: dict[str, Any]) -> bool:
-    """Whether the trainer options ask for more than one device (or process)."""
-    devices, nodes = trainer.get("devices", "auto"), trainer.get("num_nodes", 1) or 1
-    if nodes > 1:
-        return True
-    if isinstance(devices, (list, tuple)):
-        return len(devices) > 1
-    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
-        devices = int(devices)
-    if isinstance(devices, int):
-        return devices > 1 or (devices == -1 and torch.cuda.device_count() > 1)
-    accelerator = str(trainer.get("accelerator", "auto"))
-    return devices == "auto" and accelerator in ("auto", "gpu", "cuda") and torch.cuda.device_count() > 1
 
 
 def _add_switch(parser: LightningArgumentParser, flag: str, help: str) -> None:
@@ -94,7 +78,10 @@ class ReblurCLI(OneLineErrorsCLI):
             root = trainer.get("default_root_dir") or "."
             config["checkpoint"]["dirpath"] = str(Path(root) / "checkpoints")
         strategy = trainer.get("strategy", "auto")
-        if isinstance(strategy, str) and strategy in ("auto", "ddp") and uses_several_devices(trainer):
+        several = asks_for_several_processes(
+            trainer.get("devices", "auto"), trainer.get("accelerator", "auto"), trainer.get("num_nodes", 1)
+        )
+        if isinstance(strategy, str) and strategy in ("auto", "ddp") and several:
             trainer["strategy"] = DDP_UNUSED
         self.trainer_defaults["callbacks"] = [RandomStateCheckpoint()]
         if self.subcommand == "predict":
@@ -128,10 +115,6 @@ class ReblurCLI(OneLineErrorsCLI):
         if config.get("return_predictions") is None:
             # The images are on disk; holding every full-size output in memory too would grow without bound.
             config["return_predictions"] = False
-
-
-# run() receives the arguments explicitly (without --debug); they are the command line's, not a second set.
-warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
 
 
 def run(args: list[str]) -> ReblurCLI:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deblur_core.cli_errors import UsageError
 from deblur_core.color import rgb_to_y
 from deblur_core.crop import center_crop
 from deblur_core.files import atomic_write, atomic_write_csv
@@ -211,8 +212,9 @@ def data_root(results: Path, data: str | None, dataset: str = "levin") -> Path:
             sources = [row.get("source", "") for row in csv.DictReader(f)]
         if sources and sources[0]:
             folder = Path(sources[0]).parent
-            return folder.parent if dataset == "lai" else folder  # Lai's blurry images are in uniform_ycbcr/
-    raise ValueError(f"give --data (the benchmark folder): '{summary}' does not name the blurry images")
+            # Lai's blurry images are in uniform_ycbcr/ or uniform/ below the set's folder.
+            return folder.parent if dataset == "lai" else folder
+    raise UsageError(f"give --data (the benchmark folder): '{summary}' does not name the blurry images")
 
 
 def evaluate(

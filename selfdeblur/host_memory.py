@@ -7,7 +7,7 @@ faulted in page by page (the kernel zero-fills each 4 KiB page) and unmapped aga
 SelfDeblur at Levin's size makes dozens of such tensors per step: each 128-channel feature map at full
 resolution is 128 x 271 x 271 float32 = 37.6 MB (about 9,200 pages), in the forward pass, again for its
 gradient, and for every padded or concatenated copy. What that costs per step, and what keeping freed memory
-saves (with bitwise the same results), is measured in docs/performance.md ("Host memory").
+saves (with bitwise the same results), is measured in docs/performance.md ("freed host memory kept").
 
 :func:`keep_freed_host_memory` sets two documented ``mallopt`` parameters: ``M_MMAP_MAX = 0`` (large blocks
 come from the heap too) and ``M_TRIM_THRESHOLD = -1`` (freed heap memory is never given back), so a block

@@ -3,16 +3,15 @@ help and errors: :mod:`selfdeblur.cli`)."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+from deblur_core.devices import asks_for_several_processes
 from deblur_core.lightning_cli import OneLineErrorsCLI
 from selfdeblur.callbacks import LatentSnapshots, ResultWriter, SelfDeblurProgressBar
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.host_memory import KeepFreedHostMemory
 from selfdeblur.lightning_module import SelfDeblur
 from selfdeblur.strategy import NAME as STRATEGY_NAME
-from selfdeblur.strategy import asks_for_several_devices
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_epochs": 1,  # one pass over the images; each image's steps are its batches
@@ -38,11 +37,10 @@ class SelfDeblurCLI(OneLineErrorsCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         trainer = config["trainer"]
-        if asks_for_several_devices(trainer.get("devices"), trainer.get("accelerator")) and trainer.get("strategy") in (
-            None,
-            "auto",
-            "ddp",
-        ):
+        several = asks_for_several_processes(
+            trainer.get("devices"), trainer.get("accelerator"), trainer.get("num_nodes")
+        )
+        if several and trainer.get("strategy") in (None, "auto", "ddp"):
             # Images are independent problems: one process per device, each with its own share, no DDP wrapper.
             trainer["strategy"] = STRATEGY_NAME
         if trainer.get("default_root_dir") is None:
@@ -52,10 +50,6 @@ class SelfDeblurCLI(OneLineErrorsCLI):
         custom_bar = any("ProgressBar" in str(getattr(c, "class_path", c)) for c in callbacks)
         wants_bar = trainer.get("enable_progress_bar") is not False
         self.trainer_defaults["callbacks"] = [SelfDeblurProgressBar()] if wants_bar and not custom_bar else []
-
-
-# run() receives the arguments explicitly (without --debug); they are the command line's, not a second set.
-warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
 
 
 def run(args: list[str]) -> SelfDeblurCLI:

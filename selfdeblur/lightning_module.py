@@ -11,7 +11,8 @@ over the weights of the image generator G_x (a deep-image-prior skip autoencoder
 ``(H + k - 1) x (W + k - 1)``) and the kernel generator G_k (fully connected, softmax output),
 where :math:`\\star` is 'valid' correlation, :math:`\\ell` is MSE for the first ``mse_steps`` steps
 and ``1 - SSIM`` after, and the TV term (paper Eq. 6) is optional. The input :math:`z_x` is
-perturbed by :math:`\\mathcal N(0, 0.001^2)` noise at each step.
+perturbed at each step by Gaussian noise of standard deviation ``generators.input_noise_std`` (0.001, as the
+authors).
 
 Lightning shape: the DataModule yields one batch per optimisation step (see
 :class:`selfdeblur.data.GroupBatch`); when a batch belongs to a new group of images, the module
@@ -316,7 +317,7 @@ class SelfDeblur(pl.LightningModule):
             self.finish_group(values)
 
     def snapshot(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-        """``(name, image (C, H, W), kernel (k, k), convolution orientation)`` of the last step's estimates."""
+        """``(name, image (C, H, W), kernel (k, k) in convolution orientation)`` of the last step's estimates."""
         return [
             (p.name, merge_luminance(p.crop(e.latent)[0].float(), p.chroma), to_convolution_kernel(e.filter.float()))
             for p, e in self._latest

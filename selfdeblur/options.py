@@ -162,8 +162,8 @@ class Compute:
             convolutions are faster there; docs/performance.md), contiguous elsewhere.
         blur_method: how the kernel blurs the latent image: ``"direct"`` (a convolution layer),
             ``"fft"`` (products of FFTs), or ``"auto"``: FFT from
-            :data:`deblur_core.blur.FFT_FROM_KERNEL_SIZE` on (faster and closer to the exact result
-            there; docs/performance.md).
+            :data:`deblur_core.blur.FFT_FROM_KERNEL_SIZE` on (faster on the CPU and closer to the exact
+            result there; docs/performance.md).
         float32_precision: how a GPU computes float32 convolutions and matrix products during the fit:
             ``"ieee"`` (float32 arithmetic: the same results as on the CPU up to rounding) or ``"tf32"``
             (tensor cores, faster on Ampere and newer GPUs); see :mod:`selfdeblur.cuda_precision`.

@@ -48,19 +48,3 @@ class IndependentRanks(DDPStrategy):
 
 if NAME not in StrategyRegistry:
     StrategyRegistry.register(NAME, IndependentRanks, description=(IndependentRanks.__doc__ or "").split("\n")[0])
-
-
-def asks_for_several_devices(devices: Any, accelerator: Any = "auto") -> bool:
-    """Whether a Trainer's ``devices`` (and ``accelerator``) value means more than one process."""
-    if isinstance(devices, (list, tuple)):
-        return len(devices) > 1
-    text = str(devices).strip()
-    if "," in text:
-        return len([d for d in text.split(",") if d.strip()]) > 1
-    if text in ("auto", "-1"):
-        if str(accelerator) in ("cpu", "mps", "tpu"):
-            return False
-        import torch
-
-        return torch.cuda.device_count() > 1
-    return text.isdigit() and int(text) > 1

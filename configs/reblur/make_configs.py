@@ -53,6 +53,7 @@ def config(dataset: str, model: str, loss: str) -> str:
     model_doc, model_class = MODELS[model]
     loss_doc, n_blocks = LOSSES[loss]
     name = f"{dataset}_{model}_{loss}"
+    iteration = "one M_D step" if n_blocks is None else "one M_R step + one M_D step"
     lines = [
         f"# {data_doc}.",
         f"# Deblurring network: {model_doc}. Loss: {loss_doc}.",
@@ -61,7 +62,7 @@ def config(dataset: str, model: str, loss: str) -> str:
         f"#   reblur fit --config configs/reblur/{name}.yaml --data.init_args.root PATH",
         "seed_everything: 0",
         "trainer:",
-        f"  max_steps: {ITERATIONS}  # iterations: one M_R step + one M_D step each",
+        f"  max_steps: {ITERATIONS}  # iterations: {iteration} each",
         "  precision: 32-true",
         "  val_check_interval: 5000",
         "  check_val_every_n_epoch: null",

@@ -4,7 +4,8 @@ Conventions: a set ``NAME`` lives in ``ROOT/NAME`` (``--root``, default ``data``
 folder, the place the shipped configs read); ``verify --path DIR`` checks any folder instead. Results go to
 stdout. Errors are one line on stderr, ``deblur-datasets: error: ...``, without a traceback: exit status 2
 for bad usage (an unknown set, inconsistent options), 1 for data or network problems (a failed check, an
-unreachable URL: the line then says where to put the files by hand). Sets with several archives take
+unreachable URL: the line then says where to put the files by hand); ``--debug`` (or ``DEBLUR_DEBUG=1``) shows
+the traceback, as for the papers' commands (:mod:`deblur_core.cli_errors`). Sets with several archives take
 ``--url`` once per archive, in the order ``where`` lists them, or ``--mirror BASE`` (each archive fetched
 from ``BASE/<file name>``).
 
@@ -18,32 +19,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deblur_core.datasets.download import DatasetError, TargetExistsError, download, manual_steps
+from deblur_core.cli_errors import OneLineArgumentParser, UsageError, run_command
+from deblur_core.datasets.download import TargetExistsError, download, manual_steps
 from deblur_core.datasets.registry import DATASETS, DatasetSpec
 from deblur_core.datasets.verify import Report, layout_holds, verify
 
 PROG = "deblur-datasets"
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line (the project's CLI convention) instead of usage + message."""
-
-    def error(self, message: str):
-        raise _UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineArgumentParser(
         prog=PROG,
         description="Where each data set comes from, its expected layout and checksums; verify and download.",
         epilog=f"Sets: {', '.join(DATASETS)}. See docs/datasets.md.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    root = _Parser(add_help=False)
+    root = OneLineArgumentParser(add_help=False)
     root.add_argument("--root", default="data", help="folder that holds the sets, one subfolder each (default: data)")
 
     sub.add_parser("list", parents=[root], help="one line per set: kind, size, place, presence")
@@ -65,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
-        raise _UsageError(f"unknown data set '{name}' (known: {', '.join(DATASETS)})")
+        raise UsageError(f"unknown data set '{name}' (known: {', '.join(DATASETS)})")
     return DATASETS[name]
 
 
@@ -150,19 +141,11 @@ def _run(args: argparse.Namespace) -> int:
     return _download(spec, root, args)
 
 
-def _fail(message: str, status: int) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return status
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; the exit status is returned (``--help`` exits 0 through ``SystemExit``)."""
-    try:
-        return _run(_parser().parse_args(argv))
-    except (_UsageError, ValueError) as err:
-        return _fail(str(err), 2)
-    except (DatasetError, OSError) as err:
-        return _fail(str(err), 1)
+    """Run the command line and return its exit status: 0, or 1 when ``verify`` or ``download`` found problems.
+    Errors exit through ``SystemExit`` with one line (:func:`deblur_core.cli_errors.run_command`), as ``--help``.
+    """
+    return run_command(PROG, argv, lambda args: _run(_parser().parse_args(args)))
 
 
 if __name__ == "__main__":

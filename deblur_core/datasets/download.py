@@ -39,6 +39,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 from urllib.request import urlopen
 
+from deblur_core.cli_errors import UsageError
 from deblur_core.datasets.registry import Archive, DatasetSpec, Extract
 from deblur_core.datasets.verify import Report, layout_holds, verify
 
@@ -93,17 +94,17 @@ def _kind_from_name(name: str) -> Extract:
 def resolve_archives(spec: DatasetSpec, urls: Sequence[str] = (), mirror: str | None = None) -> list[Archive]:
     """The archives to fetch, after ``urls``/``mirror``; ``ValueError`` for inconsistent options."""
     if urls and mirror:
-        raise ValueError("give --url or --mirror, not both")
+        raise UsageError("give --url or --mirror, not both")
     if mirror:
         if not spec.archives:
-            raise ValueError(f"{spec.name} has no archive file names to look for under --mirror; give --url")
+            raise UsageError(f"{spec.name} has no archive file names to look for under --mirror; give --url")
         return [replace(a, url=f"{mirror.rstrip('/')}/{a.filename}") for a in spec.archives]
     if urls:
         if not spec.archives:
             names = [PurePosixPath(urlparse(u).path).name or f"archive-{i}" for i, u in enumerate(urls)]
             return [Archive(n, u, extract=_kind_from_name(n)) for n, u in zip(names, urls)]
         if len(urls) != len(spec.archives):
-            raise ValueError(
+            raise UsageError(
                 f"{spec.name} has {len(spec.archives)} archives ({', '.join(a.filename for a in spec.archives)}); "
                 f"got {len(urls)} --url (give one per archive, in that order, or --mirror BASE)"
             )

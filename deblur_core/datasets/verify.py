@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from deblur_core.cli_errors import UsageError
 from deblur_core.datasets.registry import DatasetSpec
 
 MAX_LISTED_PROBLEMS = 20
@@ -98,7 +99,7 @@ def scoped(spec: DatasetSpec, subset: str | None) -> tuple[tuple[tuple[str, int]
     layout = tuple((pattern[len(prefix) :], count) for pattern, count in spec.layout if pattern.startswith(prefix))
     if not layout:
         parts = sorted({pattern.split("/")[0] for pattern, _ in spec.layout if "/" in pattern})
-        raise ValueError(f"'{subset}' is not a part of {spec.name}'s layout (parts: {', '.join(parts) or 'none'})")
+        raise UsageError(f"'{subset}' is not a part of {spec.name}'s layout (parts: {', '.join(parts) or 'none'})")
     sums = {path[len(prefix) :]: digest for path, digest in spec.sha256.items() if path.startswith(prefix)}
     return layout, sums
 

@@ -102,15 +102,15 @@ class TestTimeAdaptation(Callback):
             return
         self.records = []
         if getattr(pl_module, "deblur_net", None) is None:
-            raise ValueError(f"test-time adaptation needs a module with a `deblur_net`, got {type(pl_module).__name__}")
+            raise UsageError(f"test-time adaptation needs a module with a `deblur_net`, got {type(pl_module).__name__}")
         if getattr(pl_module, "reblur_net", None) is None:
-            raise ValueError(
+            raise UsageError(
                 "test-time adaptation needs the reblurring module M_R: the model has `reblur_net: null`. "
                 "Use a checkpoint trained with a reblurring module, or switch test-time adaptation off."
             )
         strategy = type(trainer.strategy).__name__
         if "FSDP" in strategy or "DeepSpeed" in strategy:
-            raise ValueError(f"test-time adaptation does not support the sharded strategy {strategy}; use DDP")
+            raise UsageError(f"test-time adaptation does not support the sharded strategy {strategy}; use DDP")
 
     # -- per batch ------------------------------------------------------------------------------
     def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

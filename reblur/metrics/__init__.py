@@ -2,7 +2,7 @@
 
 from reblur.metric_names import METRIC_HELP, METRIC_NAMES
 from reblur.metrics.full_reference import SSIM_CONVENTIONS, psnr, ssim
-from reblur.metrics.image_quality import METRICS, ImageQualityMetrics, MetricSpec, register_metric
+from reblur.metrics.image_quality import METRICS, ImageQualityMetrics, MetricSpec
 from reblur.metrics.lpips_distance import LPIPSDistance
 from reblur.metrics.niqe import NIQE, matlab_imresize, niqe
 
@@ -18,6 +18,5 @@ __all__ = [
     "matlab_imresize",
     "niqe",
     "psnr",
-    "register_metric",
     "ssim",
 ]

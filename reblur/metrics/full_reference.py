@@ -12,7 +12,7 @@ Two options say what is compared (docs/conventions.md):
   the default), ``"y"`` (the studio-range BT.601 luma of MATLAB's ``rgb2ycbcr``: BasicSR's "PSNR-Y") or
   ``"gray"`` (MATLAB's ``rgb2gray``); the luma is not rounded and stays in the input's range.
 
-Two SSIM conventions exist in deblurring tables, and they differ by about 0.01 on GOPRO:
+Two SSIM conventions exist in deblurring tables (docs/conventions.md says which tables use which):
 
 - ``convention="gaussian"`` (default): per channel, 2-D Gaussian window, 'valid' filtering, mean
   over channels: scikit-image's ``structural_similarity(gaussian_weights=True,

@@ -3,7 +3,8 @@
 A metric is a function ``(prediction, target, **options) -> (N,)`` registered by name in
 :data:`METRICS`; ``needs_target=False`` marks no-reference metrics (they receive ``target=None``),
 such as NIQE; ``options`` maps the options of :class:`ImageQualityMetrics` it takes to its own keyword
-names; :func:`register_metric` adds more. Validation, test and ``reblur evaluate`` pick metrics by name
+names. The names are those of :data:`reblur.metric_names.METRIC_NAMES`, which the options accept without
+importing torch (a test keeps the two equal). Validation, test and ``reblur evaluate`` pick metrics by name
 (docs/conventions.md):
 
 ===============  =====================================================================  ==================
@@ -64,11 +65,6 @@ METRICS: dict[str, MetricSpec] = {
         _niqe, needs_target=False, higher_is_better=False, options={"crop_border": "crop_border", "niqe_color": "color"}
     ),
 }
-
-
-def register_metric(name: str, spec: MetricSpec) -> None:
-    """Make ``name`` available to :class:`ImageQualityMetrics` (e.g. NIQE, a no-reference metric)."""
-    METRICS[name] = spec
 
 
 class ImageQualityMetrics(Metric):

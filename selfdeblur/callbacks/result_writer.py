@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_warn
 
-from deblur_core.color import split_luminance
+from deblur_core.color import to_luma
 from deblur_core.files import atomic_write_csv
 from selfdeblur.callbacks.progress_bar import say
 from selfdeblur.data import SelfDeblurDataModule
@@ -137,8 +137,10 @@ class ResultWriter(Callback):
         sharp = image.load_sharp()
         if sharp is not None:
             estimate, blurry = result.image, image.load()
-            if not sharp.shape[0] == estimate.shape[0] == blurry.shape[0]:  # compare luminance
-                estimate, blurry, sharp = (split_luminance(t)[0] for t in (estimate, blurry, sharp))
+            color = image.score_color
+            if color is None:
+                color = "rgb" if sharp.shape[0] == estimate.shape[0] == blurry.shape[0] else "y"
+            estimate, blurry, sharp = (to_luma(t[None], color)[0] for t in (estimate, blurry, sharp))
             psnr, shift = aligned_psnr(estimate, sharp, self.max_shift)
             blurry_psnr = aligned_psnr(blurry, sharp, self.max_shift)[0]
             row["psnr_db"], row["psnr_shift"] = f"{psnr:.3f}", f"{shift[0]} {shift[1]}"

@@ -52,7 +52,9 @@ def discover_files(images: str | Sequence[str], recursive: bool = False) -> list
     return found
 
 
-def _benchmark_image(blurry: Path, kernel_size: int, sharp: Path, kernel: Path, origin: str) -> BlurryImage:
+def _benchmark_image(
+    blurry: Path, kernel_size: int, sharp: Path, kernel: Path, origin: str, score_color: str | None = None
+) -> BlurryImage:
     """A benchmark image named by its file stem; the ground truth and kernel where their files exist."""
     return BlurryImage(
         name=blurry.stem,
@@ -61,6 +63,7 @@ def _benchmark_image(blurry: Path, kernel_size: int, sharp: Path, kernel: Path, 
         sharp=sharp if sharp.is_file() else None,
         true_kernel=kernel if kernel.is_file() else None,
         kernel_size_origin=origin,
+        score_color=score_color,
     )
 
 
@@ -117,7 +120,8 @@ def discover_lai(root: str | Path) -> list[BlurryImage]:
         if k not in LAI_KERNEL_SIZES:
             raise ValueError(f"'{path}': Lai kernels are numbered 01-04, got kernel_{match.group(3)}")
         sharp, kernel = root / "ground_truth" / f"{category}_{index:02d}.png", root / "kernel" / f"kernel_{k:02d}.png"
-        images.append(_benchmark_image(path, LAI_KERNEL_SIZES[k], sharp, kernel, "Lai table"))
+        # Scored on the Y channel as the authors' statistic_lai.m and `selfdeblur evaluate --dataset lai`.
+        images.append(_benchmark_image(path, LAI_KERNEL_SIZES[k], sharp, kernel, "Lai table", score_color="y"))
     if not images:
         raise ValueError(f"data.images: no Lai images (CATEGORY_NN_kernel_KK.png) in '{blurry_dir}'")
     return images

@@ -33,6 +33,9 @@ class BlurryImage:
     description: str = ""
     size: tuple[int, int] | None = None  # (H, W), known once the DataModule has validated the image
     true_kernel_rotated: bool = False  # the ground-truth kernel file had to be rotated by 180 degrees
+    # PSNR against the truth: "rgb", "y" or "gray" (deblur_core.color.to_luma); None: every channel when the
+    # images agree in channels, else the studio-range Y of the colour ones (MATLAB's rgb2ycbcr).
+    score_color: str | None = None
 
     @property
     def source(self) -> str:

@@ -14,7 +14,7 @@ def orient_true_kernel(blurry: torch.Tensor, sharp: torch.Tensor, kernel: torch.
     The kernel files of the Levin et al. data as distributed by the SelfDeblur authors are not stored
     in one orientation: convolving ``gt/imI.png`` with ``gt/kernelK.png`` reproduces the blurry images
     of kernels 4 and 8, while kernels 1, 2, 3, 5, 6 and 7 must be rotated by 180 degrees first (measured
-    on all 32 pairs; docs/performance.md). So the orientation is chosen by the data: of the kernel and its
+    on all 32 pairs; docs/performance_log.md). So the orientation is chosen by the data: of the kernel and its
     rotation, the one whose 'valid' convolution of the sharp image is closer to the blurry image (best
     integer shift within 4 px) is in convolution orientation.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from deblur_core.datasets import (
 from deblur_core.datasets.cli import main
 from deblur_core.datasets.verify import matching
 from tests.conftest import shared_data
-from tests.helpers import REPO
+from tests.helpers import REPO, command_error
 
 DATA = REPO / "data"
 LEVIN = DATASETS["levin"]
@@ -253,9 +254,8 @@ def test_download_refuses_to_overwrite_unless_forced_and_replaces_atomically(tmp
 
 def test_download_offline_says_where_to_put_the_files(tmp_path, capsys):
     for url in ("http://127.0.0.1:9/GOPRO_Large.zip", (tmp_path / "absent.zip").as_uri()):
-        assert main(["download", "gopro", "--root", str(tmp_path / "data"), "--url", url]) == 1
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and err.startswith("deblur-datasets: error: could not fetch " + url)
+        err = command_error(capsys, main, ["download", "gopro", "--root", str(tmp_path / "data"), "--url", url], 1)
+        assert err.startswith("deblur-datasets: error: could not fetch " + url)
         assert str((tmp_path / "data" / "GOPRO_Large").absolute()) in err  # the folder the GOPRO configs read
         assert DATASETS["gopro"].page in err and "deblur-datasets verify gopro" in err
         assert not (tmp_path / "data" / "gopro").exists() and _leftovers(tmp_path / "data") == []
@@ -264,9 +264,8 @@ def test_download_offline_says_where_to_put_the_files(tmp_path, capsys):
 
 
 def test_download_of_a_manual_set_prints_the_steps(tmp_path, capsys):
-    assert main(["download", "lai", "--root", str(tmp_path)]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and DATASETS["lai"].page in err and "uniform/*_kernel_*.png (100)" in err
+    err = command_error(capsys, main, ["download", "lai", "--root", str(tmp_path)], status=1)
+    assert DATASETS["lai"].page in err and "uniform/*_kernel_*.png (100)" in err
 
 
 def test_download_levin_from_a_zip_of_the_shipped_copy(tmp_path, capsys):
@@ -338,10 +337,11 @@ def test_where_prints_the_page_layout_and_manual_steps(capsys, tmp_path):
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
-    assert main(argv) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.startswith("deblur-datasets: error: ")
-    assert captured.err.count("\n") == 1
+    assert exit_.value.code == 2 and captured.out == "" and captured.err.count("\n") == 1
+    assert re.match(r"deblur-datasets( \w+)?: error: ", captured.err), captured.err
 
 
 # --- the larger sets, where this project's machines have them ------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -206,3 +208,9 @@ def test_trained_network_is_put_back_after_an_exception():
     with pytest.raises(RuntimeError, match="boom"):
         trainer.predict(model, DataLoader(Pairs(), batch_size=2))
     assert model.deblur_net is trained
+
+
+def test_the_callbacks_defaults_are_those_of_adapt():
+    callback, function = (inspect.signature(f).parameters for f in (TestTimeAdaptation.__init__, adapt))
+    for name in ("steps", "lr", "params", "proximity_weight"):
+        assert callback[name].default == function[name].default, name

@@ -12,7 +12,7 @@ import torch
 from deblur_core.image_io import read_image
 from reblur.cli import main
 from reblur.data import SyntheticPairsDataModule
-from reblur.lightning_cli import run, uses_several_devices
+from reblur.lightning_cli import run
 from reblur.metrics import psnr, ssim
 from reblur.networks import ReblurringModule, UNet
 from tests.helpers import REPO
@@ -142,15 +142,6 @@ def test_ddp_config_with_the_wandb_logger_parses(capsys):
         main(["fit", *(f"--config={REPO / 'configs' / name}" for name in configs), "--print_config"])
     printed = capsys.readouterr().out
     assert "strategy: ddp_find_unused_parameters_true" in printed and "WandbLogger" in printed
-
-
-def test_several_devices_switch_ddp_to_unused_parameter_detection():
-    assert uses_several_devices({"devices": 2})
-    assert uses_several_devices({"devices": "2"})
-    assert uses_several_devices({"devices": [0, 1]})
-    assert uses_several_devices({"devices": 1, "num_nodes": 2})
-    assert not uses_several_devices({"devices": 1})
-    assert not uses_several_devices({"devices": "auto", "accelerator": "cpu"})
 
 
 def test_wandb_offline_logs_metrics_and_panels(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from selfdeblur.data import SyntheticBlur
 from selfdeblur.data.images import scikit_image
 from selfdeblur.lightning_module import SelfDeblur
 from selfdeblur.metrics import aligned_psnr, kernel_distance
-from tests.helpers import REPO
+from tests.helpers import REPO, command_error
 
 TINY = str(REPO / "tests" / "conf" / "selfdeblur_tiny.yaml")
 
@@ -69,7 +69,7 @@ def make_folder(folder, names=("a", "b")):
     return folder
 
 
-def test_killed_run_resumes_and_keeps_finished_images(tmp_path, monkeypatch):
+def test_killed_run_resumes_and_keeps_finished_images(tmp_path, monkeypatch, capsys):
     images = make_folder(tmp_path / "images")
     out = tmp_path / "out"
     options = [
@@ -88,8 +88,9 @@ def test_killed_run_resumes_and_keeps_finished_images(tmp_path, monkeypatch):
         return loss * float("nan") if problem.name == "b" and step == 2 else loss
 
     monkeypatch.setattr(SelfDeblur, "_loss", failing_loss)
-    with pytest.raises(FloatingPointError, match="'b'.*step 2"):
-        fit_images(images, *options)
+    args = ["fit", "--config", TINY, "--data.synthetic", "null", "--data.images", str(images), *options]
+    line = command_error(capsys, main, args, status=1)
+    assert line.startswith("selfdeblur: error: SelfDeblur: the loss of image 'b' became nan at step 2;")
     assert set(summary(out)) == {"a"}
     assert not list(out.glob("b_*")) and not list(out.glob(".*"))  # nothing partial for b
     first = {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")}

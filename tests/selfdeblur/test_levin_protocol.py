@@ -200,8 +200,9 @@ def test_evaluate_command_writes_the_table_and_reports_missing_results(tmp_path,
     assert "--overwrite" in capsys.readouterr().err
 
 
-def make_lai_tree(root):
-    """Lai et al.'s layout, tiny: two 80x80 colour truths, their blurry Y channels for kernel_01."""
+def make_lai_tree(root, box_size=31):
+    """Lai et al.'s layout, tiny: two 80x80 colour truths, their Y channels blurred by a ``box_size`` box for
+    kernel_01 (1: not blurred)."""
     (root / "uniform_ycbcr").mkdir(parents=True)
     (root / "ground_truth").mkdir()
     truths = {}
@@ -213,8 +214,8 @@ def make_lai_tree(root):
         )
         luma = rgb_to_y(rgb[None].double())[0, 0]
         blurry = convolve_valid(
-            torch.nn.functional.pad(luma[None, None], (15,) * 4, mode="reflect"),
-            torch.full((31, 31), 1 / 961.0, dtype=torch.float64),
+            torch.nn.functional.pad(luma[None, None], (box_size // 2,) * 4, mode="reflect"),
+            torch.full((box_size, box_size), 1 / box_size**2, dtype=torch.float64),
         )[0, 0]
         Image.fromarray((blurry.numpy() * 255).round().astype(np.uint8)).save(
             root / "uniform_ycbcr" / f"{name}_kernel_01.png"
@@ -260,3 +261,32 @@ def test_lai_layout_config_and_evaluation(tmp_path, capsys):
         rows = {row["name"]: row for row in csv.DictReader(f)}
     assert float(rows["manmade_01_kernel_01"]["psnr"]) > 50
     assert rows["manmade_01_kernel_01"]["error_ratio"] == ""
+
+
+def test_fit_scores_lai_images_on_the_studio_range_y_channel(tmp_path):
+    # Unblurred inputs: the authors' Y files are MATLAB's rgb2ycbcr of the truth, so on that convention the
+    # input matches its truth up to 8-bit rounding (about 59 dB); full-range luma would be off by up to 16/255.
+    data = tmp_path / "lai"
+    make_lai_tree(data, box_size=1)
+    results = tmp_path / "results"
+    cli_main(
+        [
+            *("fit", "--config", str(REPO / "configs" / "selfdeblur" / "lai.yaml"), "--data.images", str(data)),
+            *("--output.dir", str(results), "--model.optimization.steps", "1"),
+            *("--data.kernel_sizes", '{"manmade_01_kernel_01": 3, "text_02_kernel_01": 3}'),
+            *("--trainer.enable_progress_bar", "false", "--trainer.logger", "false"),
+            *("--snapshots.every_n_steps", "0"),
+            *tiny_model_cli(),
+        ]
+    )
+    with (results / "summary.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    assert all(float(row["blurry_psnr_db"]) > 50 for row in rows), [row["blurry_psnr_db"] for row in rows]
+
+
+def test_the_command_lines_default_shift_is_the_protocols():
+    # selfdeblur.evaluate keeps its own copy so that `selfdeblur evaluate --help` needs no torch.
+    from selfdeblur import evaluate, levin_protocol
+
+    assert evaluate.LEVIN_MAX_SHIFT == levin_protocol.LEVIN_MAX_SHIFT == 10  # Levin et al.'s comp_upto_shift.m

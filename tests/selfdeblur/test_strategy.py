@@ -15,7 +15,6 @@ from PIL import Image
 
 from selfdeblur.callbacks import ResultWriter
 from selfdeblur.data import SelfDeblurDataModule
-from selfdeblur.strategy import asks_for_several_devices
 from tests.helpers import tiny_model_options
 from tests.selfdeblur.test_fast_paths import write_images
 
@@ -76,21 +75,3 @@ def test_summaries_left_by_a_stopped_multi_process_run_are_read(tmp_path):
         (tmp_path / f"summary.rank{rank}.csv").write_text(f"name,steps\n{name},5\n")
     (tmp_path / "summary.csv").write_text("name,steps\nc,5\n")
     assert sorted(writer.read_summary()) == ["a", "b", "c"]
-
-
-@pytest.mark.parametrize(
-    "devices, accelerator, several",
-    [
-        (1, "auto", False),
-        ("1", "cpu", False),
-        (2, "cpu", True),
-        ("2", "gpu", True),
-        ([0, 1], "gpu", True),
-        ("0,", "gpu", False),
-        ("0,1", "gpu", True),
-        ("auto", "cpu", False),
-        ("-1", "cpu", False),
-    ],
-)
-def test_several_devices_are_recognised(devices, accelerator, several):
-    assert asks_for_several_devices(devices, accelerator) is several
