@@ -125,11 +125,16 @@ def report(program: str, message: str, status: int) -> NoReturn:
     raise SystemExit(status)
 
 
+def report_usage(program: str, message: str) -> NoReturn:
+    """A parse error of ``program``: one line pointing to its ``--help``, exit status 2."""
+    report(program, f"{message} (`{program} --help` lists the options)", USAGE_STATUS)
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """An ``argparse`` parser whose errors print ``<prog>: error: <message>`` alone (no usage) and exit with 2."""
 
     def error(self, message: str) -> NoReturn:
-        report(self.prog, f"{message} (`{self.prog} --help` lists the options)", USAGE_STATUS)
+        report_usage(self.prog, message)
 
 
 def run_command(program: str, argv: Sequence[str] | None, body: Callable[[list[str]], T], memory_hint: str = "") -> T:

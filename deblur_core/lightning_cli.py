@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from deblur_core.cli_errors import USAGE_STATUS, report
+from deblur_core.cli_errors import report_usage
 
 
 def one_line(message: str) -> str:
@@ -33,7 +33,7 @@ class OneLineErrorParser(LightningArgumentParser):
             super().error(message, ex)
         parser = getattr(ex, "subcommand_parser", None) or self
         prog = parser.prog.replace(" [options]", "")
-        report(prog, f"{one_line(message)} (`{prog} --help` lists the options)", USAGE_STATUS)
+        report_usage(prog, one_line(message))
 
 
 # The commands hand the CLI their arguments explicitly (without --debug); they are the command line's, not a

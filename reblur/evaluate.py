@@ -54,7 +54,7 @@ PROGRAM = "reblur evaluate"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
-        prog="reblur evaluate",
+        prog=PROGRAM,
         description="Image quality metrics of a folder of predictions, per image (CSV, JSON) and averaged (table).",
     )
     parser.add_argument("--pred", required=True, type=Path, help="folder of predicted images (searched recursively)")

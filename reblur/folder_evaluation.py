@@ -7,7 +7,6 @@ The command, its options and the conventions (how images are read, matched and a
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -20,17 +19,13 @@ import torch
 from tqdm import tqdm
 
 from deblur_core.cli_errors import UsageError, UserError
-from deblur_core.files import atomic_write
+from deblur_core.files import atomic_write_csv, atomic_write_text
 from deblur_core.image_io import ImageReadError, find_images, read_image
 from reblur.metrics.image_quality import METRICS, ImageQualityMetrics
 
 CSV_NAME = "per_image.csv"
 JSON_NAME = "metrics.json"
 MAX_LISTED = 20
-
-
-class EvaluationError(ValueError):
-    """The data cannot be evaluated as asked (the message names the files)."""
 
 
 @dataclass
@@ -62,7 +57,7 @@ def match_files(predictions: Sequence[str], targets: Sequence[str] | None) -> Ma
     for stem in sorted(left_predictions.keys() & left_targets.keys()):
         candidates = left_predictions[stem] + left_targets[stem]
         if len(candidates) > 2:
-            raise EvaluationError(
+            raise UserError(
                 f"ambiguous match for '{stem}' (paths differ only by suffix): predictions {left_predictions[stem]}, "
                 f"targets {left_targets[stem]}; rename or remove the extra files"
             )
@@ -138,19 +133,13 @@ def _json_safe(value: Any) -> Any:
 
 
 def _write_csv(path: Path, names: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path", *names])
-            for row in rows:
-                writer.writerow([row["path"], *(repr(row[name]) for name in names)])
-
-    atomic_write(path, write)
+    # repr keeps every digit of a float (and writes inf / nan as such).
+    formatted = [{"path": row["path"], **{name: repr(row[name]) for name in names}} for row in rows]
+    atomic_write_csv(path, formatted, ["path", *names])
 
 
 def _write_json(path: Path, summary: dict[str, Any]) -> None:
-    text = json.dumps(_json_safe(summary), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write_text(path, json.dumps(_json_safe(summary), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
 
 
 def _format_value(value: float) -> str:
@@ -263,10 +252,7 @@ def evaluate_folders(options: argparse.Namespace) -> dict[str, Any]:
         )
     metrics = _build_metrics(names, options)
 
-    try:
-        matching = match_files(list(predictions), None if targets is None else list(targets))
-    except EvaluationError as err:
-        raise UserError(str(err)) from err
+    matching = match_files(list(predictions), None if targets is None else list(targets))
     summary: dict[str, Any] = {
         "pred": str(options.pred.resolve()),
         "target": None if options.target is None else str(options.target.resolve()),

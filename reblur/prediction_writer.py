@@ -32,7 +32,7 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from deblur_core.cli_errors import UsageError
-from deblur_core.files import atomic_write
+from deblur_core.files import atomic_write_text
 from deblur_core.image_io import IMAGE_EXTENSIONS, save_image
 from reblur.data.folder_images import is_unreadable
 
@@ -148,7 +148,7 @@ class PredictionWriter(BasePredictionWriter):
         listing = self.output_dir / UNREADABLE_LIST
         if unreadable:
             text = "".join(f"{name}\t{reason}\n" for name, reason in unreadable)
-            atomic_write(listing, lambda tmp: tmp.write_text(text))
+            atomic_write_text(listing, text)
             lines = "".join(f"\n  - {name}: {reason}" for name, reason in unreadable)
             message += f"; {len(unreadable)} unreadable input(s) skipped (listed in '{listing}'):{lines}"
         else:

@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from deblur_core.cli_errors import OneLineArgumentParser, UsageError, run_command
+from deblur_core.cli_errors import OneLineArgumentParser, run_command
 
 PROGRAM = "selfdeblur evaluate"
 
@@ -42,10 +42,7 @@ def _run(argv: list[str]) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     from selfdeblur.evaluation import evaluate
 
-    try:
-        return evaluate(**vars(args))
-    except FileExistsError as err:
-        raise UsageError(str(err)) from err
+    return evaluate(**vars(args))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import torch
 from deblur_core.cli_errors import UsageError
 from deblur_core.color import rgb_to_y
 from deblur_core.crop import center_crop
-from deblur_core.files import atomic_write, atomic_write_csv
+from deblur_core.files import atomic_write_csv, atomic_write_text
 from deblur_core.image_io import read_image
 from selfdeblur.data import BlurryImage, discover_lai, discover_levin, orient_true_kernel
 from selfdeblur.levin_protocol import (
@@ -237,7 +237,7 @@ def evaluate(
     targets = [out / "per_image.csv", out / "means.csv", out / "table.md"]
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} exist: give --overwrite to replace them, or another --output")
+        raise UsageError(f"{', '.join(existing)} exist: give --overwrite to replace them, or another --output")
     root = data_root(folder, data, dataset)
     images = discover_levin(root) if dataset == "levin" else discover_lai(root)
     rows, missing = [], []
@@ -258,6 +258,6 @@ def evaluate(
     write_csv(targets[0], rows, FIELDS)
     write_csv(targets[1], [{"images": len(rows), **mean}], ("images", *mean))
     table = markdown(mean, len(rows), len(images), missing, dataset)
-    atomic_write(targets[2], lambda tmp: tmp.write_text(table))
+    atomic_write_text(targets[2], table)
     print(table)
     return {"rows": rows, "means": mean, "missing": missing}

@@ -264,7 +264,7 @@ class SelfDeblur(pl.LightningModule):
         schedule = self.optimization
         for opt in self._optimizers():
             for group in opt.param_groups:
-                group["lr"] = learning_rate(group["base_lr"], step, list(schedule.milestones), schedule.gamma)
+                group["lr"] = learning_rate(group["base_lr"], step, schedule.milestones, schedule.gamma)
 
     def _check_finite(self, losses: list[torch.Tensor], step: int) -> list[float]:
         values = torch.stack([loss.detach() for loss in losses]).float().cpu().tolist()

@@ -9,6 +9,7 @@ and the SSIM map averaged over all pixels. It is a training loss; evaluation met
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,7 @@ def data_fidelity(prediction: torch.Tensor, target: torch.Tensor, step: int, mse
     return 1 - ssim(prediction, target)
 
 
-def learning_rate(base: float, step: int, milestones: list[int], gamma: float) -> float:
+def learning_rate(base: float, step: int, milestones: Sequence[int], gamma: float) -> float:
     """Learning rate at a 0-based ``step``: ``base * gamma ** (number of milestones <= step)``.
 
     This is the closed form of :class:`torch.optim.lr_scheduler.MultiStepLR` as the reference

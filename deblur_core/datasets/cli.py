@@ -21,7 +21,7 @@ from pathlib import Path
 
 from deblur_core.cli_errors import OneLineArgumentParser, UsageError, run_command
 from deblur_core.datasets.download import TargetExistsError, download, manual_steps
-from deblur_core.datasets.registry import DATASETS, DatasetSpec
+from deblur_core.datasets.registry import DATASETS, DatasetSpec, dataset
 from deblur_core.datasets.verify import Report, layout_holds, verify
 
 PROG = "deblur-datasets"
@@ -55,9 +55,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _spec(name: str) -> DatasetSpec:
-    if name not in DATASETS:
-        raise UsageError(f"unknown data set '{name}' (known: {', '.join(DATASETS)})")
-    return DATASETS[name]
+    try:
+        return dataset(name)
+    except KeyError as err:
+        raise UsageError(err.args[0]) from None
 
 
 def _kind(spec: DatasetSpec) -> str:

@@ -110,7 +110,7 @@ def layout_holds(spec: DatasetSpec, root: str | os.PathLike) -> bool:
     return root.is_dir() and all(len(matching(root, p)) == n for p, n in spec.layout)
 
 
-def verify(spec: DatasetSpec, root: str | os.PathLike, *, subset: str | None = None, checksums: bool = True) -> Report:
+def verify(spec: DatasetSpec, root: str | os.PathLike, *, subset: str | None = None) -> Report:
     """Check ``root`` against ``spec`` (or against its part ``subset``); never raises for bad data."""
     root = Path(root).expanduser()
     layout, sums = scoped(spec, subset)
@@ -134,14 +134,13 @@ def verify(spec: DatasetSpec, root: str | os.PathLike, *, subset: str | None = N
                 if path not in recorded
             ]
     hashed = 0
-    if checksums:
-        for path, expected_hex in sorted(sums.items()):
-            file = root / path
-            if not file.is_file():
-                problems.append(f"{path}: missing (a file of {spec.name} with a recorded SHA-256)")
-                continue
-            actual = sha256_file(file)
-            hashed += 1
-            if actual != expected_hex:
-                problems.append(f"{path}: SHA-256 {actual[:16]}... differs from the recorded {expected_hex}")
+    for path, expected_hex in sorted(sums.items()):
+        file = root / path
+        if not file.is_file():
+            problems.append(f"{path}: missing (a file of {spec.name} with a recorded SHA-256)")
+            continue
+        actual = sha256_file(file)
+        hashed += 1
+        if actual != expected_hex:
+            problems.append(f"{path}: SHA-256 {actual[:16]}... differs from the recorded {expected_hex}")
     return Report(spec.name, root, subset, tuple(counts), hashed, tuple(problems + stray))

@@ -3,13 +3,14 @@ processes (sums and counts, not per-process means) and one CSV file per process.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+
+from deblur_core.files import atomic_write_csv
 
 COLUMNS = ("loss_before", "loss_after", "seconds")
 
@@ -37,9 +38,4 @@ def write_records(records: Sequence[dict[str, Any]], trainer: pl.Trainer, csv_na
     path = Path(trainer.log_dir) / csv_name
     if trainer.world_size > 1:
         path = path.with_name(f"{path.stem}_rank{trainer.global_rank}{path.suffix}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
-    return path
+    return atomic_write_csv(path, records, list(records[0]))
