@@ -42,14 +42,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.longrepr = f"reference test skipped on a machine with {SHARED} (CI must run it): {reason}"
 
 
-def shared_data(name: str) -> Path:
-    """``../shared/data/<name>``, or a skip naming it (a failure in CI, for tests marked ``reference``)."""
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"needs {path} (this project's machines only; not part of a clone)")
-    return path
-
-
 @pytest.fixture
 def levin() -> Path:
     """The Levin et al. benchmark shipped in ``data/levin``."""

@@ -8,6 +8,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+SELFDEBLUR_TINY = str(REPO / "tests" / "conf" / "selfdeblur_tiny.yaml")
+REBLUR_TINY = str(REPO / "tests" / "conf" / "reblur_tiny.yaml")
 
 # A small G_x (2 scales of 8 channels) so that CPU tests take a fraction of a second per step.
 TINY_GENERATORS: dict[str, Any] = {
@@ -60,3 +62,14 @@ def command_error(capsys: Any, main: Any, args: list[str], status: int) -> str:
     assert len(errors) == 1, errors
     assert "Traceback" not in errors[0]
     return errors[0]
+
+
+def shared_data(name: str) -> Path:
+    """``../shared/data/<name>``, or a skip naming it (a failure in CI, for tests marked ``reference``: the hook in
+    ``tests/conftest.py``)."""
+    import pytest
+
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"needs {path} (this project's machines only; not part of a clone)")
+    return path

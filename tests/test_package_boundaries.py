@@ -69,9 +69,21 @@ def test_importing_every_module_loads_no_forbidden_package(package):
 
 
 def test_the_wheel_ships_the_packages_and_their_data_but_no_benchmark(tmp_path):
+    # The repository's own files (benchmarks included, so that leaving them out is tested), not the caches, the
+    # venv or data sets downloaded into the ignored parts of data/.
     source = tmp_path / "source"
-    ignore = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", "results")
-    shutil.copytree(REPO, source, ignore=ignore)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    assert (source / "benchmarks" / "common.py").is_file()
     out = tmp_path / "wheel"
     build = "from setuptools import build_meta; import sys; print(build_meta.build_wheel(sys.argv[1]))"
     result = subprocess.run(
@@ -80,13 +92,12 @@ def test_the_wheel_ships_the_packages_and_their_data_but_no_benchmark(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     with zipfile.ZipFile(out / result.stdout.strip().splitlines()[-1]) as wheel:
         names = wheel.namelist()
+        entry_points = next(name for name in names if name.endswith("entry_points.txt"))
+        scripts = wheel.read(entry_points).decode()
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert tops == set(PACKAGES)
     assert not [name for name in names if "benchmark" in name.lower()]
     assert "reblur/metrics/niqe_pris_params.npz" in names
     assert "deblur_core/datasets/checksums/levin.sha256" in names
-    entry_points = next(name for name in names if name.endswith("entry_points.txt"))
-    with zipfile.ZipFile(out / result.stdout.strip().splitlines()[-1]) as wheel:
-        scripts = wheel.read(entry_points).decode()
     for script in ("selfdeblur = selfdeblur.cli:main", "reblur = reblur.cli:main", "deblur-datasets ="):
         assert script in scripts

@@ -28,8 +28,7 @@ from deblur_core.datasets import (
 )
 from deblur_core.datasets.cli import main
 from deblur_core.datasets.verify import matching
-from tests.conftest import shared_data
-from tests.helpers import REPO, command_error
+from tests.helpers import REPO, command_error, shared_data
 
 DATA = REPO / "data"
 LEVIN = DATASETS["levin"]

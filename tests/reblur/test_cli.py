@@ -15,9 +15,8 @@ from reblur.data import SyntheticPairsDataModule
 from reblur.lightning_cli import run
 from reblur.metrics import psnr, ssim
 from reblur.networks import ReblurringModule, UNet
+from tests.helpers import REBLUR_TINY as TINY
 from tests.helpers import REPO
-
-TINY = str(REPO / "tests" / "conf" / "reblur_tiny.yaml")
 
 
 def metrics_rows(log_dir: Path) -> list[dict[str, str]]:

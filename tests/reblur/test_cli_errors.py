@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from reblur.cli import main
-from tests.helpers import REPO, command_error
-
-TINY = str(REPO / "tests" / "conf" / "reblur_tiny.yaml")
+from tests.helpers import REBLUR_TINY as TINY
+from tests.helpers import command_error
 
 
 def test_missing_dataset_is_reported_before_training_with_the_layout(tmp_path, capsys):

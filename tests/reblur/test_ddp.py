@@ -8,9 +8,8 @@ import sys
 
 import torch
 
+from tests.helpers import REBLUR_TINY as TINY
 from tests.helpers import REPO
-
-TINY = str(REPO / "tests" / "conf" / "reblur_tiny.yaml")
 
 
 def test_two_process_ddp_keeps_ranks_identical(tmp_path):

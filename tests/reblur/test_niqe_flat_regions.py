@@ -38,7 +38,7 @@ from benchmarks.niqe_flat_regions import (
     to_tensor,
 )
 from reblur.metrics.niqe import _blocks, _mscn, block_features, gray_levels, niqe, pristine_model
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 TOLERANCE = 1e-6
 

@@ -18,9 +18,9 @@ from reblur.cli import main
 from reblur.data import RankShare, SyntheticPairsDataModule
 from reblur.networks import UNet
 from reblur.prediction_writer import UNREADABLE_INPUTS_STATUS, UNREADABLE_LIST
-from tests.helpers import REPO, command_error
+from tests.helpers import REBLUR_TINY as TINY
+from tests.helpers import command_error
 
-TINY = str(REPO / "tests" / "conf" / "reblur_tiny.yaml")
 RNG = np.random.default_rng(0)
 # name: (height, width, gray)
 PHOTOS = {"a.png": (37, 53, False), "sub/deeper/b.jpg": (40, 33, False), "sub/gray.png": (29, 31, True)}

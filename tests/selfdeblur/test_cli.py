@@ -18,8 +18,7 @@ from selfdeblur.data.images import scikit_image
 from selfdeblur.lightning_module import SelfDeblur
 from selfdeblur.metrics import aligned_psnr, kernel_distance
 from tests.helpers import REPO, command_error
-
-TINY = str(REPO / "tests" / "conf" / "selfdeblur_tiny.yaml")
+from tests.helpers import SELFDEBLUR_TINY as TINY
 
 
 def fit_images(images, *options):

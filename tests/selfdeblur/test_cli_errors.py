@@ -9,8 +9,8 @@ import pytest
 
 from selfdeblur.cli import main
 from tests.helpers import REPO, command_error
+from tests.helpers import SELFDEBLUR_TINY as TINY
 
-TINY = str(REPO / "tests" / "conf" / "selfdeblur_tiny.yaml")
 QUIET = ["--trainer.logger", "false"]
 
 

@@ -223,6 +223,19 @@ def make_lai_tree(root, box_size=31):
     return truths
 
 
+def fit_lai(data, results, steps, kernel_sizes):
+    """``selfdeblur fit`` with the shipped Lai config on ``data``, ``steps`` steps of a small network."""
+    cli_main(
+        [
+            *("fit", "--config", str(REPO / "configs" / "selfdeblur" / "lai.yaml"), "--data.images", str(data)),
+            *("--output.dir", str(results), "--model.optimization.steps", str(steps)),
+            *("--data.kernel_sizes", kernel_sizes, "--snapshots.every_n_steps", "0"),
+            *("--trainer.enable_progress_bar", "false", "--trainer.logger", "false"),
+            *tiny_model_cli(),
+        ]
+    )
+
+
 def test_lai_layout_config_and_evaluation(tmp_path, capsys):
     data = tmp_path / "lai"
     truths = make_lai_tree(data)
@@ -233,22 +246,7 @@ def test_lai_layout_config_and_evaluation(tmp_path, capsys):
     ]
     # The shipped config runs on that layout (2 steps of a small network here).
     results = tmp_path / "results"
-    cli_main(
-        [
-            *("fit", "--config", str(REPO / "configs" / "selfdeblur" / "lai.yaml"), "--data.images", str(data)),
-            *(
-                "--output.dir",
-                str(results),
-                "--model.optimization.steps",
-                "2",
-                "--trainer.enable_progress_bar",
-                "false",
-            ),
-            *("--trainer.logger", "false", "--snapshots.every_n_steps", "0"),
-            *("--data.kernel_sizes", '{"text_02_kernel_01": 7}'),
-            *tiny_model_cli(),
-        ]
-    )
+    fit_lai(data, results, steps=2, kernel_sizes='{"text_02_kernel_01": 7}')
     written = sorted(p.name for p in results.glob("*_deblurred.png"))
     assert written == ["manmade_01_kernel_01_deblurred.png", "text_02_kernel_01_deblurred.png"]
     # Evaluation on the Y channel: replace one result by the truth's colour image (a perfect estimate).
@@ -269,16 +267,7 @@ def test_fit_scores_lai_images_on_the_studio_range_y_channel(tmp_path):
     data = tmp_path / "lai"
     make_lai_tree(data, box_size=1)
     results = tmp_path / "results"
-    cli_main(
-        [
-            *("fit", "--config", str(REPO / "configs" / "selfdeblur" / "lai.yaml"), "--data.images", str(data)),
-            *("--output.dir", str(results), "--model.optimization.steps", "1"),
-            *("--data.kernel_sizes", '{"manmade_01_kernel_01": 3, "text_02_kernel_01": 3}'),
-            *("--trainer.enable_progress_bar", "false", "--trainer.logger", "false"),
-            *("--snapshots.every_n_steps", "0"),
-            *tiny_model_cli(),
-        ]
-    )
+    fit_lai(data, results, steps=1, kernel_sizes='{"manmade_01_kernel_01": 3, "text_02_kernel_01": 3}')
     with (results / "summary.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2
