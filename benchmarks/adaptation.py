@@ -54,7 +54,6 @@ import inspect
 import json
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -66,7 +65,7 @@ import yaml
 from pytorch_lightning.cli import instantiate_class
 from torch import nn
 
-from benchmarks.common import cpu_name
+from benchmarks.common import code_version, cpu_name, synchronize
 from reblur.adaptation import PARAMETER_SETS, adapt
 from reblur.data import SyntheticPairsDataModule
 from reblur.losses import self_reblurring_loss
@@ -202,11 +201,6 @@ def held_out_pairs(
 
 
 # -- measuring ----------------------------------------------------------------------------------
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def deblur_once(
     deblur_net: nn.Module, reblur_net: nn.Module, blurry: torch.Tensor, setting: dict[str, Any] | None
 ) -> tuple[torch.Tensor, float, float, float]:
@@ -215,11 +209,11 @@ def deblur_once(
     ``setting=None``: the trained network, no gradient; else :func:`adapt` with the setting.
     """
     if setting is None:
-        _synchronize(blurry.device)
+        synchronize(blurry.device)
         start = time.perf_counter()
         with torch.no_grad():
             output = deblur_net(blurry)
-        _synchronize(blurry.device)
+        synchronize(blurry.device)
         seconds = time.perf_counter() - start
         with torch.no_grad():
             loss = float(self_reblurring_loss(reblur_net, output, "none")[0])
@@ -343,23 +337,6 @@ def warm_up(deblur_net: nn.Module, reblur_net: nn.Module, blurry: torch.Tensor) 
 
 
 # -- report -------------------------------------------------------------------------------------
-def code_version() -> str | None:
-    """``git rev-parse --short HEAD`` of this source tree (``+ uncommitted changes`` if dirty), or None."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
-
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        if head.returncode != 0:
-            return None
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head.stdout.strip() + (" + uncommitted changes" if dirty else "")
-
-
 def _cell(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 

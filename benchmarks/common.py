@@ -1,16 +1,25 @@
-"""What every benchmark needs: a step timer, the machine's CPU name, the process's peak memory."""
+"""What every benchmark needs: a step timer, device synchronisation, the machine's CPU name, the process's peak
+memory, the code version."""
 
 from __future__ import annotations
 
 import platform
 import resource
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (CUDA kernels run asynchronously); nothing on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class StepTimer(Callback):
@@ -20,16 +29,12 @@ class StepTimer(Callback):
         self.seconds: list[float] = []
         self._start = 0.0
 
-    def _sync(self, pl_module: pl.LightningModule) -> None:
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize(pl_module.device)
-
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        self._sync(pl_module)
+        synchronize(pl_module.device)
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        self._sync(pl_module)
+        synchronize(pl_module.device)
         self.seconds.append(time.perf_counter() - self._start)
 
 
@@ -48,3 +53,20 @@ def peak_rss_mb() -> float:
     # ru_maxrss is in kilobytes on Linux, bytes on macOS.
     scale = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def code_version() -> str | None:
+    """``git rev-parse --short HEAD`` of this source tree (``+ uncommitted changes`` if dirty), or None."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        if head.returncode != 0:
+            return None
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + (" + uncommitted changes" if dirty else "")

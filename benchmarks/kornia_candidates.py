@@ -58,10 +58,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import default_collate
 
-from benchmarks.common import cpu_name
+from benchmarks.common import cpu_name, synchronize
+from benchmarks.niqe_speed import natural_frame
 from deblur_core import color
 from deblur_core.blur import correlate_valid
-from deblur_core.ssim import gaussian_window, ssim_map
+from deblur_core.ssim import gaussian_window, ssim_from_local_means, ssim_map
 from reblur.data.paired_dataset import PairedImageDataset, TensorPair
 
 # The module, not the function that reblur.metrics re-exports under the same name.
@@ -76,11 +77,6 @@ DEVICE = torch.device("cpu")
 
 def on(t: torch.Tensor) -> torch.Tensor:
     return t.to(DEVICE)
-
-
-def sync() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize(DEVICE)
 
 
 # Sizes of the full benchmark and of --quick.
@@ -127,10 +123,10 @@ def compare_ms(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, flo
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            sync()
+            synchronize(DEVICE)
             start = time.perf_counter()
             fn()
-            sync()
+            synchronize(DEVICE)
             times[name].append(time.perf_counter() - start)
     return {name: round(statistics.median(t) * 1e3, 4) for name, t in times.items()}
 
@@ -224,16 +220,6 @@ def gray_level_rounding(count: int, weights: torch.Tensor) -> dict:
 # ------------------------------------------------------------------------------------------------ filtering
 
 
-def ssim_from_filter(x: torch.Tensor, y: torch.Tensor, filt: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """Our SSIM formula (deblur_core.ssim.ssim_map) with another local-mean filter."""
-    c1, c2 = 0.01**2, 0.03**2
-    mu_x, mu_y = filt(x), filt(y)
-    var_x = filt(x * x) - mu_x**2
-    var_y = filt(y * y) - mu_y**2
-    cov = filt(x * y) - mu_x * mu_y
-    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-
-
 def kornia_ssim_filters(dtype: torch.dtype, padding: str) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     window = on(gaussian_window(11, 1.5, dtype))
     taps = window.sum(1)  # the normalised 1-D Gaussian
@@ -291,47 +277,44 @@ def filtering_candidates(sizes: dict, repeats: int) -> dict:
     x = torch.rand(sizes["ssim_same"], generator=gen)
     x, y = on(x), on((x + 0.1 * torch.randn(sizes["ssim_same"], generator=gen)).clamp(0, 1))
     ours_same = ssim_map(x.double(), y.double())
+    same_filters = {dtype: kornia_ssim_filters(dtype, "same") for dtype in (torch.float64, torch.float32)}
+    two_passes32 = torch_separable_filter(torch.float32, 5)
     same: dict[str, Any] = {"shape": list(sizes["ssim_same"]), "max_abs_diff_float64": {}, "max_abs_diff_float32": {}}
     for dtype, key in ((torch.float64, "max_abs_diff_float64"), (torch.float32, "max_abs_diff_float32")):
         reference = ssim_map(x.to(dtype), y.to(dtype))
-        for name, filt in kornia_ssim_filters(dtype, "same").items():
-            same[key][name] = max_abs(ssim_from_filter(x.to(dtype), y.to(dtype), filt), reference)
+        for name, filt in same_filters[dtype].items():
+            same[key][name] = max_abs(ssim_from_local_means(x.to(dtype), y.to(dtype), filt), reference)
         same[key]["kornia_metrics_ssim_reflect"] = max_abs(
             kornia.metrics.ssim(x.to(dtype), y.to(dtype), 11, 1.0, eps=0.0, padding="same"), reference
         )
     # Float32 against the float64 map: is kornia's float32 as close to it as ours?
     same["float32_vs_float64_ours"] = max_abs(ssim_map(x, y), ours_same)
     same["float32_filter2d_separable_vs_float64_ours"] = max_abs(
-        ssim_from_filter(x, y, kornia_ssim_filters(torch.float32, "same")["filter2d_separable"]), ours_same
+        ssim_from_local_means(x, y, same_filters[torch.float32]["filter2d_separable"]), ours_same
     )
-    same["torch_two_1d_conv2d_float32"] = max_abs(
-        ssim_from_filter(x, y, torch_separable_filter(torch.float32, 5)), ours_same
-    )
+    same["torch_two_1d_conv2d_float32"] = max_abs(ssim_from_local_means(x, y, two_passes32), ours_same)
     # The loss's gradient (what the optimiser sees) with kornia's separable filtering against ours.
     grads: dict[str, Any] = {}
     for dtype, label in ((torch.float64, "float64"), (torch.float32, "float32")):
-        separable = kornia_ssim_filters(dtype, "same")["filter2d_separable"]
+        separable = same_filters[dtype]["filter2d_separable"]
         reference = loss_gradient(ssim_map, x.to(dtype), y.to(dtype))
-        theirs = loss_gradient(lambda a, b, f=separable: ssim_from_filter(a, b, f), x.to(dtype), y.to(dtype))
+        theirs = loss_gradient(lambda a, b, f=separable: ssim_from_local_means(a, b, f), x.to(dtype), y.to(dtype))
         grads[label] = {"max_abs_diff": max_abs(theirs, reference), "max_abs_reference": float(reference.abs().max())}
     grads["ours_float32_vs_float64"] = max_abs(
         loss_gradient(ssim_map, x, y), loss_gradient(ssim_map, x.double(), y.double())
     )
     same["loss_gradient_filter2d_separable"] = grads
-    filters32 = kornia_ssim_filters(torch.float32, "same")
     same["ms_forward_backward_float32"] = compare_ms(
         {
             "ours": forward_backward(ssim_map, x, y),
             **{
-                name: forward_backward(lambda a, b, f=f: ssim_from_filter(a, b, f), x, y)
-                for name, f in filters32.items()
+                name: forward_backward(lambda a, b, f=f: ssim_from_local_means(a, b, f), x, y)
+                for name, f in same_filters[torch.float32].items()
             },
             "kornia_metrics_ssim_reflect": forward_backward(
                 lambda a, b: kornia.metrics.ssim(a, b, 11, 1.0, eps=0.0), x, y
             ),
-            "torch_two_1d_conv2d": forward_backward(
-                lambda a, b: ssim_from_filter(a, b, torch_separable_filter(torch.float32, 5)), x, y
-            ),
+            "torch_two_1d_conv2d": forward_backward(lambda a, b: ssim_from_local_means(a, b, two_passes32), x, y),
         },
         repeats,
     )
@@ -343,12 +326,10 @@ def filtering_candidates(sizes: dict, repeats: int) -> dict:
     valid: dict[str, Any] = {"shape": list(sizes["ssim_valid"])}
     for dtype, label in ((torch.float64, "float64"), (torch.float32, "float32")):
         a, b = x.to(dtype), y.to(dtype)
+        valid_filters = kornia_ssim_filters(dtype, "valid")
         reference = ssim_map(a, b, padding=0)
         k_valid = kornia.metrics.ssim(a, b, 11, 1.0, eps=0.0, padding="valid")
-        diffs = {
-            name: max_abs(ssim_from_filter(a, b, f), reference)
-            for name, f in kornia_ssim_filters(dtype, "valid").items()
-        }
+        diffs = {name: max_abs(ssim_from_local_means(a, b, f), reference) for name, f in valid_filters.items()}
         diffs["kornia_metrics_ssim_valid_eps0"] = max_abs(k_valid, reference)
         diffs["kornia_metrics_ssim_valid_default_eps"] = max_abs(
             kornia.metrics.ssim(a, b, 11, 1.0, padding="valid"), reference
@@ -358,23 +339,23 @@ def filtering_candidates(sizes: dict, repeats: int) -> dict:
             reference64 = ssim_map(x, y, padding=0)
             diffs["ours_vs_float64_ours"] = max_abs(reference, reference64)
             diffs["filter2d_separable_vs_float64_ours"] = max_abs(
-                ssim_from_filter(a, b, kornia_ssim_filters(dtype, "valid")["filter2d_separable"]), reference64
+                ssim_from_local_means(a, b, valid_filters["filter2d_separable"]), reference64
             )
         valid[f"max_abs_diff_{label}"] = diffs
-        separable, plain = kornia_ssim_filters(dtype, "valid")["filter2d_separable"], torch_separable_filter(dtype, 0)
+        separable, plain = valid_filters["filter2d_separable"], torch_separable_filter(dtype, 0)
         valid[f"ms_forward_{label}"] = compare_ms(
             {
                 "ours": functools.partial(ssim_map, a, b, padding=0),
                 "kornia_metrics_ssim": functools.partial(kornia.metrics.ssim, a, b, 11, 1.0, eps=0.0, padding="valid"),
-                "filter2d_separable": functools.partial(ssim_from_filter, a, b, separable),
-                "torch_two_1d_conv2d": functools.partial(ssim_from_filter, a, b, plain),
+                "filter2d_separable": functools.partial(ssim_from_local_means, a, b, separable),
+                "torch_two_1d_conv2d": functools.partial(ssim_from_local_means, a, b, plain),
             },
             repeats,
         )
     out["ssim_valid"] = valid
 
     out["correlate_valid"] = blur_candidates(sizes, repeats, gen)
-    out["niqe_mscn"] = mscn_candidates(sizes, repeats, gen)
+    out["niqe_mscn"] = mscn_candidates(sizes, repeats)
     return out
 
 
@@ -428,22 +409,19 @@ def kornia_mscn(gray: torch.Tensor, window: torch.Tensor, separable: bool = True
     return (gray - mu) / (sigma + 1)
 
 
-def flat_frame(shape: Sequence[int], gen: torch.Generator) -> torch.Tensor:
+def flat_frame(shape: Sequence[int]) -> torch.Tensor:
     """A natural frame (scikit-image's astronaut) with flat areas: a mid-gray block, a white band, a black corner."""
-    from skimage import data
-
     n, c, h, w = shape
-    image = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float().div(255)[None]
-    image = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1).double()
+    image = natural_frame(h, w).double()
     image[..., h // 4 : h // 2, w // 4 : w // 2] = 0.5
     image[..., -h // 6 :, :] = 1.0
     image[..., : h // 5, : w // 5] = 0.0
     return image.expand(n, c, h, w).clone()
 
 
-def mscn_candidates(sizes: dict, repeats: int, gen: torch.Generator) -> dict:
+def mscn_candidates(sizes: dict, repeats: int) -> dict:
     window = on(niqe_module.pristine_model()["window"])
-    gray = niqe_module.gray_levels(on(flat_frame(sizes["mscn"], gen)))
+    gray = niqe_module.gray_levels(on(flat_frame(sizes["mscn"])))
     # An MSCN coefficient (gray - mu) / (sigma + 1) is 0 exactly where gray - mu is: its zeros are those of gray - mu.
     ours = niqe_module._mscn(gray, window)
     separable, full = kornia_mscn(gray, window), kornia_mscn(gray, window, separable=False)
@@ -469,7 +447,7 @@ def mscn_candidates(sizes: dict, repeats: int, gen: torch.Generator) -> dict:
             repeats,
         ),
     }
-    frame = on(flat_frame(sizes["niqe"], gen))
+    frame = on(flat_frame(sizes["niqe"]))
     ours_score = float(niqe_module.niqe(frame)[0])
     original = niqe_module._mscn
     niqe_module._mscn = kornia_mscn

@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.common import cpu_name
+from benchmarks.common import code_version, cpu_name
+from deblur_core.conventions import FULL_REFERENCE_COLORS, NIQE_COLORS
 from deblur_core.files import atomic_write_text
 from deblur_core.image_io import read_image
 from reblur.metrics import niqe, psnr, ssim
 
-COLORS = ("rgb", "y", "gray")
-NIQE_COLORS = ("y", "gray")
+COLORS = FULL_REFERENCE_COLORS
 
 
 def pairs(folder: Path, limit: int | None) -> list[tuple[str, Path, Path]]:
@@ -60,20 +60,15 @@ def score(blurry: torch.Tensor, sharp: torch.Tensor) -> dict[str, float]:
 def largest_differences(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Per metric, the largest |difference| between two conventions over the pairs."""
     spans: dict[str, float] = {}
-    metrics = {"psnr": COLORS, "ssim": COLORS, "ssim_matlab": COLORS}
-    for metric, colors in metrics.items():
-        for i, a in enumerate(colors):
-            for b in colors[i + 1 :]:
-                key = f"{metric}: {a} vs {b}"
-                spans[key] = max(abs(r[f"{metric}_{a}"] - r[f"{metric}_{b}"]) for r in rows)
+    for metric in ("psnr", "ssim", "ssim_matlab"):
+        for a, b in itertools.combinations(COLORS, 2):
+            spans[f"{metric}: {a} vs {b}"] = max(abs(r[f"{metric}_{a}"] - r[f"{metric}_{b}"]) for r in rows)
     for image in ("blurry", "sharp"):
-        spans[f"niqe ({image}): y vs gray"] = max(abs(r[f"niqe_{image}_y"] - r[f"niqe_{image}_gray"]) for r in rows)
+        for a, b in itertools.combinations(NIQE_COLORS, 2):
+            spans[f"niqe ({image}): {a} vs {b}"] = max(
+                abs(r[f"niqe_{image}_{a}"] - r[f"niqe_{image}_{b}"]) for r in rows
+            )
     return spans
-
-
-def code_version() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -114,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": command,
         "machine": f"{cpu_name()} ({torch.get_num_threads()} threads), {platform.system()}",
         "torch": torch.__version__,
-        "code": code_version(),
+        "code": code_version() or "unknown",
         "date": datetime.date.today().isoformat(),
         "pairs": rows,
         "largest_differences": largest_differences(rows),

@@ -77,12 +77,12 @@ import torch
 from scipy.special import gamma as gamma_fn
 
 from benchmarks.common import cpu_name
-from reblur.metrics.niqe import _mscn, gray_levels, matlab_imresize, niqe, pristine_model
+from deblur_core.conventions import NIQE_COLORS
+from reblur.metrics.niqe import gray_levels, matlab_imresize, mscn_scales, niqe, pristine_model
 
 BLOCK = 96
 THRESHOLD = 1e-12
 LAI_CATEGORIES = ("saturated", "text", "manmade", "natural", "people")
-COLORS = ("y", "gray")
 REPO = Path(__file__).resolve().parents[1]
 BABOON = REPO / "data" / "niqe" / "baboon.png"
 
@@ -417,18 +417,8 @@ def zero_fraction(mscn: np.ndarray | torch.Tensor) -> float:
 
 
 def ours_mscn(pixels: np.ndarray, color: str) -> list[torch.Tensor]:
-    """Our MSCN coefficients ``[(H, W), (H/2, W/2)]`` (cut to whole blocks), for the zero counts.
-
-    This repeats the steps of ``reblur.metrics.niqe._niqe_chunk`` (gray levels, cut, ``_mscn``, the resize of
-    the second scale): keep it in step with that function.
-    """
-    gray = gray_levels(to_tensor(pixels), color=color)
-    rows, cols = gray.shape[1] // BLOCK, gray.shape[2] // BLOCK
-    gray = gray[:, : rows * BLOCK, : cols * BLOCK]
-    window = pristine_model()["window"]
-    first = _mscn(gray, window)
-    second = _mscn(matlab_imresize(gray, 0.5), window)
-    return [first[0], second[0]]
+    """Our MSCN coefficients ``[(H, W), (H/2, W/2)]`` (cut to whole blocks), for the zero counts."""
+    return [mscn[0] for mscn in mscn_scales(gray_levels(to_tensor(pixels), color=color))]
 
 
 def study_image(name: str, category: str, pixels: np.ndarray, color: str) -> dict:
@@ -451,11 +441,14 @@ def study_image(name: str, category: str, pixels: np.ndarray, color: str) -> dic
             pyramids[key] = mscn_pyramid(gray, *key)
         features = reference_features(pyramids[key], str(options["zeros"]), str(options["undefined"]))
         values[variant] = niqe_from_features(features)
+        if variant == "i_exact":
+            exact_features = features
     matlab_gray = reference_gray(pixels, color)
     differing = int((matlab_gray != gray).sum())
     tie_effect = reference_niqe(matlab_gray, undefined="matlab") - values["matlab"] if differing else 0.0
     exact = pyramids[("exact", 0.0)]
-    undefined_blocks = int(np.isnan(reference_features([exact[0]])).any(axis=1).sum())
+    # The reference's undefined-fit rule is NaN: a block's first-scale features are NaN where its fits are.
+    undefined_blocks = int(np.isnan(exact_features[:, :18]).any(axis=1).sum())
     return {
         "image": name,
         "category": category,
@@ -512,7 +505,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows: list[dict[str, Any]] = []
     for name, category, load in images_to_study(args.lai, args.quick):
         pixels = load()
-        rows.extend(study_image(name, category, pixels, color) for color in COLORS)
+        rows.extend(study_image(name, category, pixels, color) for color in NIQE_COLORS)
     result = {
         "benchmark": "NIQE: sensitivity to the counting of exact zeros of the MSCN coefficients",
         "date": datetime.date.today().isoformat(),

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.common import synchronize
 from reblur.metrics.niqe import niqe
 
 BATCH = 8
@@ -55,12 +56,10 @@ def to_uint8(frame: torch.Tensor) -> torch.Tensor:
 def seconds(images: torch.Tensor, repeats: int) -> float:
     times = []
     for _ in range(repeats + 1):  # the first run warms up
-        if images.is_cuda:
-            torch.cuda.synchronize()
+        synchronize(images.device)
         start = time.perf_counter()
         niqe(images)
-        if images.is_cuda:
-            torch.cuda.synchronize()
+        synchronize(images.device)
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:])
 

@@ -24,7 +24,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks.common import StepTimer, cpu_name
+from benchmarks.common import StepTimer, cpu_name, synchronize
 from reblur.lightning_module import ReblurTraining
 from reblur.losses import l1, reblurring_loss, reblurring_module_losses
 from reblur.networks import ReblurringModule, UNet
@@ -43,11 +43,6 @@ def batches(data: list[dict[str, torch.Tensor]], batch_size: int) -> DataLoader[
     # A list is a map-style dataset (__getitem__ and __len__), but torch types the argument as its Dataset class.
     dataset = cast("Dataset[dict[str, torch.Tensor]]", data)
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=True)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def make_nets(seed: int = 0) -> tuple[UNet, ReblurringModule]:

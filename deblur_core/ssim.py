@@ -12,6 +12,8 @@ range: :math:`(0.01 L)^2` and :math:`(0.03 L)^2` for images in :math:`[0, L]`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -55,8 +57,31 @@ def ssim_map(
     def filt(t: torch.Tensor) -> torch.Tensor:
         return F.conv2d(t, window, padding=pad, groups=c)
 
-    mu_x, mu_y = filt(x), filt(y)
-    var_x = filt(x * x) - mu_x**2
-    var_y = filt(y * y) - mu_y**2
-    cov = filt(x * y) - mu_x * mu_y
+    return ssim_from_local_means(x, y, filt, c1, c2)
+
+
+def ssim_from_local_means(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    filt: Callable[[torch.Tensor], torch.Tensor],
+    c1: float = 0.01**2,
+    c2: float = 0.03**2,
+) -> torch.Tensor:
+    """The SSIM map from the local means ``filt(.)`` of ``x``, ``y``, their squares and their product:
+    :func:`ssim_map` with its Gaussian filtering, or any other."""
+    return ssim_from_moments(filt(x), filt(y), filt(x * x), filt(y * y), filt(x * y), c1, c2)
+
+
+def ssim_from_moments(
+    mu_x: torch.Tensor,
+    mu_y: torch.Tensor,
+    mean_xx: torch.Tensor,
+    mean_yy: torch.Tensor,
+    mean_xy: torch.Tensor,
+    c1: float = 0.01**2,
+    c2: float = 0.03**2,
+) -> torch.Tensor:
+    """The SSIM formula (module docstring) from local means of x, y, x², y² and xy (population variances and
+    covariance), whatever window made them."""
+    var_x, var_y, cov = mean_xx - mu_x**2, mean_yy - mu_y**2, mean_xy - mu_x * mu_y
     return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from deblur_core.color import to_luma
-from deblur_core.ssim import ssim_map
+from deblur_core.ssim import ssim_from_moments, ssim_map
 
 SSIM_CONVENTIONS = ("gaussian", "matlab")
 
@@ -127,8 +127,7 @@ def _volume_ssim_map(
     for shape in ((-1, 1, 1), (1, -1, 1), (1, 1, -1)):
         filtered = F.conv3d(filtered, g.view(1, 1, *shape))
     mu_x, mu_y, xx, yy, xy = filtered[:, 0].split(n)
-    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
-    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_from_moments(mu_x, mu_y, xx, yy, xy, c1, c2)
 
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:

@@ -224,23 +224,29 @@ def niqe(images: torch.Tensor, crop_border: int = 0, chunk_size: int | None = No
     return scores.to(images.dtype if images.is_floating_point() else torch.float64)
 
 
+def mscn_scales(gray: torch.Tensor) -> list[torch.Tensor]:
+    """The MSCN coefficients of ``(N, H, W)`` gray levels in [0, 255], cut to whole 96x96 blocks from the
+    top-left, at NIQE's two scales: ``[(N, 96 r, 96 c), (N, 48 r, 48 c)]``."""
+    rows, cols = gray.shape[1] // BLOCK, gray.shape[2] // BLOCK
+    gray = gray[:, : rows * BLOCK, : cols * BLOCK]
+    window = pristine_model()["window"].to(gray.device)
+    # The second scale is resized on the levels themselves, as the release: /255 and *255 would move flat areas
+    # off their level.
+    return [_mscn(gray, window), _mscn(matlab_imresize(gray, 0.5), window)]
+
+
 def _niqe_chunk(images: torch.Tensor, crop_border: int, color: str) -> torch.Tensor:
     gray = gray_levels(images, crop_border, color)
     n, height, width = gray.shape
     rows, cols = height // BLOCK, width // BLOCK
     if rows == 0 or cols == 0:
         raise ValueError(f"NIQE needs images of at least {BLOCK}x{BLOCK}, got {height}x{width}")
-    gray = gray[:, : rows * BLOCK, : cols * BLOCK]
-    model = pristine_model()
-    window = model["window"].to(gray.device)
     per_scale = []
-    for scale in (1, 2):
-        if scale == 2:
-            # On the levels themselves, as the release: /255 and *255 would move flat areas off their level.
-            gray = matlab_imresize(gray, 0.5)
-        blocks = _blocks(_mscn(gray, window), BLOCK // scale)
+    for scale, mscn in enumerate(mscn_scales(gray), start=1):
+        blocks = _blocks(mscn, BLOCK // scale)
         per_scale.append(block_features(blocks.flatten(0, 1)).reshape(n, rows * cols, 18))
     features = torch.cat(per_scale, dim=2)  # (N, blocks, 36)
+    model = pristine_model()
 
     mu_pristine, cov_pristine = model["mu"].to(gray.device), model["cov"].to(gray.device)
     scores = []
