@@ -10,5 +10,10 @@ tables each convention reproduces.
 
 from __future__ import annotations
 
-FULL_REFERENCE_COLORS: tuple[str, ...] = ("rgb", "y", "gray")
-NIQE_COLORS: tuple[str, ...] = ("y", "gray")
+from typing import Literal, get_args
+
+# The types of the options (the parsers list their values), and the same names as tuples.
+FullReferenceColor = Literal["rgb", "y", "gray"]
+NiqeColor = Literal["y", "gray"]
+FULL_REFERENCE_COLORS: tuple[str, ...] = get_args(FullReferenceColor)
+NIQE_COLORS: tuple[str, ...] = get_args(NiqeColor)

@@ -20,16 +20,17 @@ Each group is a frozen dataclass that checks its values when it is made, naming 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 
 from deblur_core.cli_errors import UsageError
-from deblur_core.conventions import FULL_REFERENCE_COLORS, NIQE_COLORS
+from deblur_core.conventions import FULL_REFERENCE_COLORS, NIQE_COLORS, FullReferenceColor, NiqeColor
 from reblur.metric_names import METRIC_NAMES
 
-PERCEPTUAL_ARCHS = ("vgg16", "vgg19")
+PerceptualArch = Literal["vgg16", "vgg19"]
+PERCEPTUAL_ARCHS: tuple[str, ...] = get_args(PerceptualArch)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class DeblurLoss:
     reblur_weight: float = 1.0
     pseudo_sharp: bool = True
     perceptual_weight: float = 0.0
-    perceptual_arch: Literal["vgg16", "vgg19"] = "vgg19"
+    perceptual_arch: PerceptualArch = "vgg19"
     perceptual_layer: str = "relu5_4"
 
     def __post_init__(self) -> None:
@@ -102,8 +103,8 @@ class Evaluation:
 
     metrics: tuple[str, ...] = ("psnr", "ssim", "lpips")
     crop_border: int = 0
-    color: Literal["rgb", "y", "gray"] = "rgb"
-    niqe_color: Literal["y", "gray"] = "y"
+    color: FullReferenceColor = "rgb"
+    niqe_color: NiqeColor = "y"
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in METRIC_NAMES]
