@@ -1,6 +1,7 @@
 """Blurry/sharp pairs for training deblurring networks: dataset layouts, augmentation, DataModules."""
 
 from reblur.data.datamodule import (
+    FrameAveragingDataModule,
     GoProDataModule,
     PairedDataModule,
     REDSDataModule,
@@ -8,8 +9,9 @@ from reblur.data.datamodule import (
     evenly_spaced,
 )
 from reblur.data.folder_images import FolderImages, RankShare, is_unreadable
+from reblur.data.frame_averaging import FrameBurst, average_frames, frame_bursts
 from reblur.data.layouts import ImagePair, PairedDataError, check_pairs, folder_pairs, gopro_pairs, reds_pairs
-from reblur.data.paired_dataset import PairedImageDataset, TensorPair
+from reblur.data.paired_dataset import Pair, PairedImageDataset, TensorPair
 from reblur.data.synthetic_pairs import (
     DEFAULT_SKIMAGE_IMAGES,
     SyntheticPair,
@@ -24,8 +26,11 @@ from reblur.data.synthetic_pairs import (
 __all__ = [
     "DEFAULT_SKIMAGE_IMAGES",
     "FolderImages",
+    "FrameAveragingDataModule",
+    "FrameBurst",
     "GoProDataModule",
     "ImagePair",
+    "Pair",
     "PairedDataError",
     "PairedDataModule",
     "PairedImageDataset",
@@ -34,10 +39,12 @@ __all__ = [
     "SyntheticPair",
     "SyntheticPairsDataModule",
     "TensorPair",
+    "average_frames",
     "check_pairs",
     "evenly_spaced",
     "fit_square",
     "folder_pairs",
+    "frame_bursts",
     "gopro_pairs",
     "is_unreadable",
     "kernel_seed",

@@ -27,6 +27,7 @@ DataModule                         fit (train)      validate / test / predict
 :class:`GoProDataModule`           ``train/``       ``test/`` (GOPRO has no validation split)
 :class:`REDSDataModule`            ``train/``       ``val/`` (REDS test has no public sharp frames)
 :class:`SyntheticPairsDataModule`  train images     held-out images (validation = test)
+:class:`FrameAveragingDataModule`  other sequences  ``val_sequences`` (validation = test)
 =================================  ===============  ============================================
 
 Deblurring real photos: with ``predict_dir`` set (any DataModule), ``predict`` serves every image
@@ -46,8 +47,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from deblur_core.cli_errors import UsageError
 from reblur.data.folder_images import FolderImages, RankShare
+from reblur.data.frame_averaging import GOPRO_GAMMA, FrameBurst, frame_bursts
 from reblur.data.layouts import ImagePair, gopro_pairs, reds_pairs
-from reblur.data.paired_dataset import PairedImageDataset, TensorPair
+from reblur.data.paired_dataset import Pair, PairedImageDataset
 from reblur.data.synthetic_pairs import DEFAULT_SKIMAGE_IMAGES, SyntheticPair, synthetic_splits
 
 Split = Literal["train", "val", "test"]
@@ -130,7 +132,7 @@ class PairedDataModule(pl.LightningDataModule):
         self.predict_set: FolderImages | None = None
         self._skipped_predictions: set[str] = set()
 
-    def pairs(self, split: Split) -> Sequence[ImagePair | TensorPair]:
+    def pairs(self, split: Split) -> Sequence[Pair]:
         """The pairs of ``split`` (found and checked); subclasses implement this."""
         raise NotImplementedError(f"{type(self).__name__} must implement pairs(split)")
 
@@ -345,3 +347,74 @@ class SyntheticPairsDataModule(PairedDataModule):
     def describe(self, split: Split) -> str:
         origin = f"'{self.sharp_dir}'" if self.sharp_dir is not None else "scikit-image samples"
         return f"synthetic pairs from {origin} ({'train' if split == 'train' else 'held-out'} images)"
+
+
+class FrameAveragingDataModule(PairedDataModule):
+    """GOPRO-style pairs made from a folder of consecutive high-frame-rate frames
+    (see :mod:`reblur.data.frame_averaging`): a blurry image averages ``frames_per_blur`` frames in a
+    gamma space, its target is the middle one. Pairs are made on each access, so no extra disk is used.
+
+    Training uses every sequence except ``val_sequences``; validation and test use those (with none
+    named there is no validation, and ``test`` stops with a message).
+
+    Args:
+        root: a folder of frames (one sequence) or of sequence folders (``ROOT/SEQUENCE/000001.png``).
+        val_sequences: names of the sequence folders held out for validation and test.
+        frames_per_blur: frames averaged per blurry image (GOPRO: 7-13).
+        stride: frames between the starts of consecutive bursts (default ``frames_per_blur``).
+        sharp_index: which frame of a burst is the target, 0-based (default the middle, ``N // 2``).
+        gamma: the gamma the frames are averaged in (2.2 as GOPRO's ``blur_gamma``; 1: the stored values).
+        quantize: truncate blurry images to 8 bits, as GOPRO's files (``False``: keep the exact average).
+        **kwargs: see :class:`PairedDataModule`.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        val_sequences: list[str] | None = None,
+        frames_per_blur: int = 7,
+        stride: int | None = None,
+        sharp_index: int | None = None,
+        gamma: float = GOPRO_GAMMA,
+        quantize: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if frames_per_blur < 1:
+            raise UsageError(f"frames_per_blur must be >= 1, got {frames_per_blur}")
+        if stride is not None and stride < 1:
+            raise UsageError(f"stride must be >= 1 or None, got {stride}")
+        if sharp_index is not None and not 0 <= sharp_index < frames_per_blur:
+            raise UsageError(f"sharp_index must be in [0, {frames_per_blur - 1}] or None, got {sharp_index}")
+        if gamma <= 0:
+            raise UsageError(f"gamma must be > 0, got {gamma}")
+        self.root = root
+        self.val_sequences = list(val_sequences or [])
+        self.burst_options = {
+            "frames_per_blur": frames_per_blur,
+            "stride": stride,
+            "sharp_index": sharp_index,
+            "gamma": gamma,
+            "quantize": quantize,
+        }
+        self._bursts: list[FrameBurst] | None = None
+
+    def pairs(self, split: Split) -> list[FrameBurst]:
+        if self._bursts is None:
+            self._bursts = frame_bursts(self.root, **self.burst_options)  # type: ignore[arg-type]
+            known = {burst.name.split("/")[0] for burst in self._bursts}
+            unknown = [name for name in self.val_sequences if name not in known]
+            if unknown:
+                raise UsageError(
+                    f"data.val_sequences: no sequence {unknown} under '{self.root}'; found {sorted(known)}"
+                )
+        held_out = set(self.val_sequences)
+        if split == "train":
+            return [b for b in self._bursts if b.name.split("/")[0] not in held_out]
+        if split == "test" and not held_out:
+            raise UsageError("data.val_sequences is empty: name the sequence folders to test on")
+        return [b for b in self._bursts if b.name.split("/")[0] in held_out]
+
+    def describe(self, split: Split) -> str:
+        which = "training sequences" if split == "train" else f"held-out sequences {self.val_sequences}"
+        return f"frame bursts under '{self.root}' ({which})"

@@ -106,7 +106,7 @@ def _match(
     return [ImagePair(blurry[k], sharp[k], f"{prefix}{k}") for k in sorted(blurry.keys() & sharp.keys())]
 
 
-def _header_size(path: Path, verify: bool) -> tuple[tuple[int, int] | None, str | None]:
+def header_size(path: Path, verify: bool) -> tuple[tuple[int, int] | None, str | None]:
     """``((H, W), None)``, or ``(None, why)`` when PIL cannot open the file."""
     try:
         with Image.open(path) as im:
@@ -131,7 +131,7 @@ def check_pairs(
     files = [p for pair in pairs for p in (pair.blurry, pair.sharp)]
     # Header reads are I/O-bound (network file systems especially): overlap them.
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        results = dict(zip(files, pool.map(lambda f: _header_size(f, verify), files)))
+        results = dict(zip(files, pool.map(lambda f: header_size(f, verify), files)))
     checked = []
     for pair in pairs:
         (blurry_size, blurry_err), (sharp_size, sharp_err) = results[pair.blurry], results[pair.sharp]

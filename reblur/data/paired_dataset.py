@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from deblur_core.image_io import read_image
+from reblur.data.frame_averaging import FrameBurst
 from reblur.data.layouts import ImagePair, PairedDataError, check_pairs
 
 
@@ -42,14 +43,22 @@ class TensorPair:
     name: str
 
 
-def _size(pair: ImagePair | TensorPair) -> tuple[int, int] | None:
+# What a dataset can hold: files of a pair, a pair in memory, or frames averaged into a pair on access.
+Pair = ImagePair | TensorPair | FrameBurst
+
+
+def _size(pair: Pair) -> tuple[int, int] | None:
     if isinstance(pair, TensorPair):
         return (int(pair.blurry.shape[-2]), int(pair.blurry.shape[-1]))
     return pair.size
 
 
-def _source(pair: ImagePair | TensorPair) -> str:
-    return f"'{pair.blurry}'" if isinstance(pair, ImagePair) else f"in-memory pair '{pair.name}'"
+def _source(pair: Pair) -> str:
+    if isinstance(pair, ImagePair):
+        return f"'{pair.blurry}'"
+    if isinstance(pair, FrameBurst):
+        return f"burst '{pair.name}' ('{pair.frames[0]}' ...)"
+    return f"in-memory pair '{pair.name}'"
 
 
 def _rgb(image: torch.Tensor) -> torch.Tensor:
@@ -61,7 +70,8 @@ class PairedImageDataset(Dataset):
 
     Args:
         pairs: :class:`~reblur.data.layouts.ImagePair` (files, read on each access) or
-            :class:`TensorPair` (in memory), in any mix. File pairs whose ``size`` is unknown have
+            :class:`TensorPair` (in memory) or :class:`~reblur.data.frame_averaging.FrameBurst` (frames
+            averaged on each access), in any mix. File pairs whose ``size`` is unknown have
             their headers read (and checked) here.
         crop_size: side of the square training crop; ``None`` for evaluation (full frames).
         augment: random flips and 90-degree rotations (training mode only).
@@ -78,7 +88,7 @@ class PairedImageDataset(Dataset):
 
     def __init__(
         self,
-        pairs: Sequence[ImagePair | TensorPair],
+        pairs: Sequence[Pair],
         crop_size: int | None = 256,
         augment: bool = False,
         channel_shuffle: bool = False,
@@ -119,9 +129,11 @@ class PairedImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _load(self, pair: ImagePair | TensorPair) -> tuple[torch.Tensor, torch.Tensor]:
+    def _load(self, pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(pair, TensorPair):
             return pair.blurry, pair.sharp
+        if isinstance(pair, FrameBurst):
+            return pair.load()
         blurry, sharp = read_image(pair.blurry), read_image(pair.sharp)
         if blurry.shape[-2:] != sharp.shape[-2:]:  # the files changed since the dataset was built
             raise PairedDataError(
