@@ -65,7 +65,7 @@ import yaml
 from pytorch_lightning.cli import instantiate_class
 from torch import nn
 
-from benchmarks.common import code_version, cpu_name, synchronize
+from benchmarks.common import NOTES_MARKER, ReportExistsError, code_version, cpu_name, synchronize, write_report
 from reblur.adaptation import PARAMETER_SETS, adapt
 from reblur.data import SyntheticPairsDataModule
 from reblur.losses import self_reblurring_loss
@@ -91,7 +91,6 @@ SETTING_DEFAULTS: dict[str, Any] = {
     if name in ("steps", "lr", "params", "proximity_weight")
 }
 NO_ADAPTATION = "no adaptation"
-NOTES_MARKER = "<!-- end of the generated part: text below this line is kept by --overwrite -->"
 NIQE_MIN_SIDE = 96
 
 
@@ -411,20 +410,6 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(path: Path, text: str, overwrite: bool) -> None:
-    """Write ``text`` to ``path``; an existing file needs ``overwrite``, and its notes (after the marker) are kept."""
-    if path.exists():
-        if not overwrite:
-            raise BenchmarkError(f"{path} exists; pass --overwrite to replace it (its notes below the marker are kept)")
-        old = path.read_text()
-        if NOTES_MARKER in old:
-            text = text[: text.index(NOTES_MARKER)] + NOTES_MARKER + old.split(NOTES_MARKER, 1)[1]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 # -- entry point --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.adaptation", description=__doc__.split("\n")[0])
@@ -518,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result = benchmark(args, command)
         if args.output is not None:
             write_report(args.output, markdown(result), args.overwrite)
-    except BenchmarkError as error:
+    except (BenchmarkError, ReportExistsError) as error:
         _fail(str(error))
     print(json.dumps(result, indent=2))
     return result

@@ -15,6 +15,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from deblur_core.files import atomic_write_text
+
 
 def synchronize(device: torch.device) -> None:
     """Wait for the work queued on ``device`` (CUDA kernels run asynchronously); nothing on the CPU."""
@@ -70,3 +72,25 @@ def code_version() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + (" + uncommitted changes" if dirty else "")
+
+
+NOTES_MARKER = "<!-- end of the generated part: text below this line is kept by --overwrite -->"
+
+
+class ReportExistsError(FileExistsError):
+    """A report file exists and overwriting it was not asked for."""
+
+
+def write_report(path: Path, text: str, overwrite: bool) -> None:
+    """Write ``text`` to ``path`` atomically; an existing file needs ``overwrite``, and its hand-written notes (what
+    follows :data:`NOTES_MARKER`) are kept."""
+    if path.exists():
+        if not overwrite:
+            raise ReportExistsError(
+                f"{path} exists; pass --overwrite to replace it (its notes below the marker are kept)"
+            )
+        old = path.read_text()
+        if NOTES_MARKER in old and NOTES_MARKER in text:
+            text = text[: text.index(NOTES_MARKER)] + NOTES_MARKER + old.split(NOTES_MARKER, 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)

@@ -92,3 +92,31 @@ def blur(sharp: torch.Tensor, kernel: torch.Tensor, noise_sigma: float = 0.0, se
         g = torch.Generator().manual_seed(seed)
         out = out + noise_sigma * torch.randn(out.shape, generator=g)
     return out.clamp(0, 1)
+
+
+def spatially_varying_blur(
+    sharp: torch.Tensor, kernels: torch.Tensor, angle: float, noise_sigma: float = 0.0, seed: int = 0
+) -> torch.Tensor:
+    r"""Blur ``(C, Hs, Ws)`` with two kernels blended across the frame ('valid': ``(C, Hs-k+1, Ws-k+1)``).
+
+    ``kernels`` is ``(2, k, k)`` (convolution orientation). The weight of the first kernel falls linearly from 1
+    to 0 along the direction ``angle`` (radians; 0 is left to right) over the output frame, so the blur changes
+    smoothly across the image, as under camera rotation or scene depth:
+    :math:`B = w \cdot (k_0 * x) + (1 - w) \cdot (k_1 * x)`, i.e. each output pixel is blurred by the kernel
+    :math:`w k_0 + (1 - w) k_1` (the blur operator stays a per-pixel convex mix of the two). Noise and clamping
+    as :func:`blur`.
+    """
+    if kernels.ndim != 3 or kernels.shape[0] != 2:
+        raise ValueError(f"kernels must be (2, k, k), got {tuple(kernels.shape)}")
+    first = convolve_valid(sharp.unsqueeze(0), kernels[0])[0]
+    second = convolve_valid(sharp.unsqueeze(0), kernels[1])[0]
+    height, width = first.shape[-2:]
+    ys = torch.linspace(-0.5, 0.5, height).view(-1, 1)
+    xs = torch.linspace(-0.5, 0.5, width).view(1, -1)
+    along = xs * np.cos(angle) + ys * np.sin(angle)
+    weight = (along - along.min()) / (along.max() - along.min()).clamp_min(1e-12)
+    out = (1 - weight) * first + weight * second
+    if noise_sigma > 0:
+        g = torch.Generator().manual_seed(seed)
+        out = out + noise_sigma * torch.randn(out.shape, generator=g)
+    return out.clamp(0, 1)

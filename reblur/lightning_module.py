@@ -38,6 +38,7 @@ from deblur_core.cli_errors import UsageError
 from reblur.losses import VGGPerceptualLoss, l1, reblurring_loss, reblurring_module_losses
 from reblur.metrics import NIQE, ImageQualityMetrics, psnr
 from reblur.options import DeblurLoss, Evaluation, NetworkUpdates
+from reblur.reblur_response import reblur_response
 
 STEP_COUNTS = ("iterations", "optimizer_steps")
 
@@ -189,7 +190,8 @@ class ReblurTraining(pl.LightningModule):
         """The M_D objective and its terms: ``l1``, ``reblur`` / ``perceptual`` when on, ``total``."""
         terms = {"l1": l1(deblurred, sharp)}
         total = terms["l1"]
-        if self.reblur_net is not None and self.loss.reblur_weight > 0:
+        started = self.loss.reblur_start == 0 or self.iteration >= self.loss.reblur_start
+        if self.reblur_net is not None and self.loss.reblur_weight > 0 and started:
             terms["reblur"] = reblurring_loss(self.reblur_net, deblurred, sharp)
             total = total + self.loss.reblur_weight * terms["reblur"]
         if self._perceptual:
@@ -230,7 +232,22 @@ class ReblurTraining(pl.LightningModule):
         if self.reblur_net is not None:
             outputs["reblurred"] = self.reblur_net(deblurred)
             self.log(f"{prefix}/reblur_blur", l1(outputs["reblurred"], blurry), batch_size=n, sync_dist=True)
+            self._log_reblur_response(prefix, blurry, deblurred, sharp)
         return outputs
+
+    def _log_reblur_response(
+        self, prefix: str, blurry: torch.Tensor, deblurred: torch.Tensor, sharp: torch.Tensor
+    ) -> None:
+        """The premise of the method, watched during training (:mod:`reblur.reblur_response`): how much M_R moves
+        the blurry input, the deblurred output and the sharp target, and how far toward the input."""
+        assert self.reblur_net is not None
+        n = blurry.shape[0]
+        for kind, image in (("blurry", blurry), ("deblurred", deblurred), ("sharp", sharp)):
+            response = reblur_response(self.reblur_net, image.float(), blurry.float())
+            names = ("move",) if kind == "blurry" else ("move", "toward_blurry")
+            for name in names:
+                value = response[name].mean()
+                self.log(f"{prefix}/reblur_{name}_{kind}", value, batch_size=n, sync_dist=True)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         return self._evaluate(batch, self.val_metrics, "val")

@@ -44,6 +44,10 @@ class DeblurLoss:
         perceptual_weight: :math:`\mu`, the weight of the VGG perceptual loss (0: off; the L1 + VGG baseline).
         perceptual_arch: ``"vgg19"`` or ``"vgg16"`` (torchvision's ImageNet weights).
         perceptual_layer: the feature layer, e.g. ``"relu5_4"`` (see :class:`reblur.losses.VGGPerceptualLoss`).
+        reblur_start: the iteration from which the reblurring loss trains :math:`M_D` (0: from the start, the
+            paper). :math:`M_R` trains from the first iteration either way, so a later start lets it learn the blur
+            that :math:`M_D` leaves before its loss pushes :math:`M_D` (useful when fine-tuning a trained
+            :math:`M_D` with a new :math:`M_R`, whose loss is meaningless until it has learned).
     """
 
     reblur_weight: float = 1.0
@@ -51,8 +55,11 @@ class DeblurLoss:
     perceptual_weight: float = 0.0
     perceptual_arch: PerceptualArch = "vgg19"
     perceptual_layer: str = "relu5_4"
+    reblur_start: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.reblur_start, int) or self.reblur_start < 0:
+            raise UsageError(f"model.loss.reblur_start must be an integer >= 0, got {self.reblur_start!r}")
         if self.reblur_weight < 0:
             raise UsageError(f"model.loss.reblur_weight must be >= 0, got {self.reblur_weight!r}")
         if self.perceptual_weight < 0:

@@ -11,6 +11,7 @@ import yaml
 
 from benchmarks import adaptation as adaptation_benchmark
 from benchmarks.adaptation import NOTES_MARKER, main
+from benchmarks.common import ReportExistsError
 from reblur.data import SyntheticPairsDataModule
 from reblur.metrics import psnr
 from reblur.networks import ReblurringModule, UNet
@@ -91,7 +92,7 @@ def test_rows_baseline_and_report(tiny_model, tmp_path, capsys):
 def test_overwrite_keeps_the_notes(tmp_path):
     report = tmp_path / "tta.md"
     report.write_text(f"# old table\n{NOTES_MARKER}\nHand-written reading.\n")
-    with pytest.raises(adaptation_benchmark.BenchmarkError, match="--overwrite"):
+    with pytest.raises(ReportExistsError, match="--overwrite"):
         adaptation_benchmark.write_report(report, f"# new table\n{NOTES_MARKER}\n", overwrite=False)
     adaptation_benchmark.write_report(report, f"# new table\n{NOTES_MARKER}\n", overwrite=True)
     assert report.read_text() == f"# new table\n{NOTES_MARKER}\nHand-written reading.\n"
