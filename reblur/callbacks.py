@@ -1,15 +1,19 @@
-"""Callbacks of ``reblur`` training: validation image panels, and random states kept in checkpoints."""
+"""Callbacks of ``reblur`` training: validation image panels, random states kept in checkpoints, and checkpoints
+saved by time or iterations between validations."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from deblur_core.image_logging import log_images
 
@@ -94,3 +98,68 @@ class RandomStateCheckpoint(Callback):
             cuda_states = state_dict["cuda"]
             if len(cuda_states) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(cuda_states)
+
+
+class IntervalCheckpoint(Callback):
+    """Save ``last.ckpt`` every ``every_n_iterations`` training batches and/or every ``every_minutes`` minutes.
+
+    The run's :class:`~pytorch_lightning.callbacks.ModelCheckpoint` saves only after validation; this callback
+    keeps a killed run from losing more than the interval (``--ckpt_path last`` resumes from the newest
+    ``last*.ckpt``), and saves the final state when fitting ends, also when it stops between validations. It
+    writes into that ModelCheckpoint's folder, first to a temporary name and then renames, so a kill while
+    writing leaves the previous ``last.ckpt`` whole. An *iteration* is a training batch (the unit of
+    ``trainer.max_steps`` in :class:`~reblur.lightning_module.ReblurTraining`). In a distributed run rank 0's
+    clock decides, and every rank takes part in the save.
+
+    Args:
+        every_n_iterations: save after every this many iterations (``None``: not by count).
+        every_minutes: save when this many minutes passed since the last save or the start (``None``: not by time).
+    """
+
+    def __init__(self, every_n_iterations: int | None = None, every_minutes: float | None = 10.0) -> None:
+        if every_n_iterations is not None and every_n_iterations < 1:
+            raise ValueError(f"every_n_iterations must be >= 1 or None, got {every_n_iterations}")
+        if every_minutes is not None and every_minutes <= 0:
+            raise ValueError(f"every_minutes must be > 0 or None, got {every_minutes}")
+        self.every_n_iterations = every_n_iterations
+        self.every_minutes = every_minutes
+        self._last_save = time.monotonic()
+        self._batches = 0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_save = time.monotonic()
+        self._batches = 0
+
+    def _due(self) -> bool:
+        by_count = self.every_n_iterations is not None and self._batches % self.every_n_iterations == 0
+        by_time = self.every_minutes is not None and time.monotonic() - self._last_save >= 60 * self.every_minutes
+        return by_count or by_time
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._batches += 1
+        if self.every_n_iterations is None and self.every_minutes is None:
+            return
+        if trainer.strategy.broadcast(self._due(), src=0):
+            self._save(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Fitting can stop at max_steps between validations, where the ModelCheckpoint does not save.
+        self._save(trainer)
+
+    def _save(self, trainer: pl.Trainer) -> None:
+        folder = self.folder(trainer)
+        temporary = folder / f".last.ckpt.{os.getpid()}.tmp"
+        trainer.save_checkpoint(temporary)
+        if trainer.is_global_zero:
+            os.replace(temporary, folder / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}")
+        trainer.strategy.barrier("interval_checkpoint")
+        self._last_save = time.monotonic()
+
+    @staticmethod
+    def folder(trainer: pl.Trainer) -> Path:
+        """The folder of the run's ModelCheckpoint (``<default_root_dir>/checkpoints`` without one)."""
+        callback = trainer.checkpoint_callback
+        dirpath = getattr(callback, "dirpath", None)
+        folder = Path(dirpath) if dirpath else Path(trainer.default_root_dir) / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder

@@ -1,11 +1,16 @@
 """``reblur fit|validate|test|predict``: LightningCLI over :class:`~reblur.lightning_module.ReblurTraining` and the
 paired DataModules (the command itself, help and errors: :mod:`reblur.cli`).
 
-Checkpoints go to ``<default_root_dir>/checkpoints`` (``last.ckpt`` and the best by ``val/psnr``), so
-``--ckpt_path last`` finds the newest one of an interrupted run; any other ``--ckpt_path`` is checked before
-the run starts (:func:`reblur.checkpoints.check_checkpoint`). With more than one device, the DDP strategy is
-switched to ``ddp_find_unused_parameters_true``: each of the two alternating backward passes leaves the other
-network's parameters without gradient.
+Checkpoints go to ``<default_root_dir>/checkpoints``: ``last.ckpt`` and the best by ``val/psnr`` after each
+validation, and ``last.ckpt`` also every 10 minutes of training (``--interval_checkpoint.every_minutes``) and,
+when set, every N iterations (``--interval_checkpoint.every_n_iterations``), so a killed run loses at most that
+(:class:`~reblur.callbacks.IntervalCheckpoint`). ``--ckpt_path last`` resumes from the newest one and says so on
+stderr, or says that there is none and that training starts from iteration 0; any other ``--ckpt_path`` is
+checked before the run starts (:func:`reblur.checkpoints.check_checkpoint`).
+
+With more than one process (devices x nodes), the DDP strategy is switched to
+``ddp_find_unused_parameters_true``: each of the two alternating backward passes leaves the other network's
+parameters without gradient. Several nodes: docs/multi_node.md.
 
 ``predict`` with ``--output_dir`` writes every deblurred image to ``OUT/<name>`` through
 :class:`~reblur.prediction_writer.PredictionWriter` (outputs that exist are kept unless ``--overwrite``;
@@ -21,6 +26,7 @@ block, e.g. ``configs/reblur/tta/demo.yaml``).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,7 @@ from deblur_core.cli_errors import UsageError
 from deblur_core.devices import asks_for_several_processes
 from deblur_core.lightning_cli import OneLineErrorsCLI
 from reblur.adaptation import TestTimeAdaptation
-from reblur.callbacks import RandomStateCheckpoint, ValidationPanels
+from reblur.callbacks import IntervalCheckpoint, RandomStateCheckpoint, ValidationPanels
 from reblur.checkpoints import check_checkpoint
 from reblur.data import PairedDataModule
 from reblur.lightning_module import ReblurTraining
@@ -63,6 +69,7 @@ class ReblurCLI(OneLineErrorsCLI):
             }
         )
         parser.add_lightning_class_args(ValidationPanels, "panels")
+        parser.add_lightning_class_args(IntervalCheckpoint, "interval_checkpoint")
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads --ckpt_path here, right after parsing and before any hook: check the file first, so
@@ -89,6 +96,19 @@ class ReblurCLI(OneLineErrorsCLI):
         if self.subcommand in ADAPTING_SUBCOMMANDS and config["adapt"]:
             tta = {key: value for key, value in vars(config["tta"]).items() if not key.startswith("__")}
             self.trainer_defaults["callbacks"].append(TestTimeAdaptation(**tta))
+
+    def before_fit(self) -> None:
+        if self.config["fit"].get("ckpt_path") != "last":
+            return
+        folder = IntervalCheckpoint.folder(self.trainer)
+        found = sorted(folder.glob(f"*{ModelCheckpoint.CHECKPOINT_NAME_LAST}*{ModelCheckpoint.FILE_EXTENSION}"))
+        if not found:
+            message = f"reblur fit: --ckpt_path last: no checkpoint in {folder} yet; training starts from iteration 0"
+        else:
+            newest = max(found, key=lambda path: path.stat().st_mtime)
+            message = f"reblur fit: --ckpt_path last: resuming from {newest}"
+        if self.trainer.is_global_zero:
+            print(message, file=sys.stderr, flush=True)
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         # The one place that knows which subcommand a parser is for (add_arguments_to_parser does not):

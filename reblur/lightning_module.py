@@ -26,6 +26,7 @@ fitting starts. The learning-rate schedulers are stepped once per iteration, so 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from functools import partial
 from typing import Any, Literal
@@ -41,6 +42,28 @@ from reblur.options import DeblurLoss, Evaluation, NetworkUpdates
 from reblur.reblur_response import reblur_response
 
 STEP_COUNTS = ("iterations", "optimizer_steps")
+# The logger of Lightning's rank_zero_info, which announces why fitting stopped.
+_LIGHTNING_INFO = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+
+
+class _IterationsStopMessage(logging.Filter):
+    """Rewrites Lightning's "`max_steps=40` reached" (optimizer steps, after the scaling in ``setup``) into the
+    iterations the user asked for."""
+
+    def __init__(self, steps_per_iteration: int) -> None:
+        super().__init__()
+        self.steps_per_iteration = steps_per_iteration
+        self.iterations = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scaled = self.iterations * self.steps_per_iteration
+        if record.getMessage() == f"`Trainer.fit` stopped: `max_steps={scaled}` reached.":
+            record.msg = (
+                f"`Trainer.fit` stopped: `max_steps={self.iterations}` iterations reached "
+                f"({scaled} optimizer steps, {self.steps_per_iteration} per iteration)."
+            )
+            record.args = ()
+        return True
 
 
 class ReblurTraining(pl.LightningModule):
@@ -105,6 +128,7 @@ class ReblurTraining(pl.LightningModule):
         self.target_niqe = NIQE(evaluation.crop_border, evaluation.niqe_color) if niqe_wanted else None
         self._target_niqe_values: dict[str, torch.Tensor] = {}
         self._scaled_trainers: set[int] = set()
+        self._stop_message = _IterationsStopMessage(self.optimizer_steps_per_iteration)
 
     # -- set-up -------------------------------------------------------------------------------
     @property
@@ -125,8 +149,15 @@ class ReblurTraining(pl.LightningModule):
             and id(trainer) not in self._scaled_trainers
         ):
             # Lightning stops when global_step (optimizer steps) reaches max_steps.
-            trainer.fit_loop.epoch_loop.max_steps = trainer.max_steps * self.optimizer_steps_per_iteration
+            iterations = trainer.max_steps
+            trainer.fit_loop.epoch_loop.max_steps = iterations * self.optimizer_steps_per_iteration
             self._scaled_trainers.add(id(trainer))
+            self._stop_message.iterations = iterations
+            _LIGHTNING_INFO.addFilter(self._stop_message)
+
+    def teardown(self, stage: str) -> None:
+        if stage == "fit":
+            _LIGHTNING_INFO.removeFilter(self._stop_message)
 
     # Lightning accepts a list that mixes configs with and without "lr_scheduler"; its type allows no mix.
     def configure_optimizers(self) -> list[dict[str, Any]]:  # type: ignore[override]

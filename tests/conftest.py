@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,9 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The memory of decoded images (deblur_core.decoded_images) goes to a folder of this run, not to ~/.cache;
+    # subprocesses of the tests inherit it.
+    os.environ.setdefault("DEBLUR_CACHE_DIR", tempfile.mkdtemp(prefix="deblur-test-cache-"))
     config.addinivalue_line(
         "markers", "reference: checked against published values or ../shared data; may only skip without ../shared"
     )

@@ -231,12 +231,14 @@ class GoProDataModule(PairedDataModule):
     Args:
         root: the ``GOPRO_Large`` folder.
         blur_folder: ``"blur_gamma"`` (default, the common benchmark) or ``"blur"``.
-        verify: run PIL's full integrity check on every file at setup (slow).
+        verify: decode every file completely at setup, so a truncated file fails there and not mid-epoch; each file
+            is decoded once and remembered by path, size and mtime (:mod:`deblur_core.decoded_images`). ``False``
+            reads headers only.
         **kwargs: see :class:`PairedDataModule`.
     """
 
     def __init__(
-        self, root: str, blur_folder: Literal["blur", "blur_gamma"] = "blur_gamma", verify: bool = False, **kwargs
+        self, root: str, blur_folder: Literal["blur", "blur_gamma"] = "blur_gamma", verify: bool = True, **kwargs
     ):
         super().__init__(**kwargs)
         self.root = root
@@ -260,11 +262,13 @@ class REDSDataModule(PairedDataModule):
 
     Args:
         root: the REDS folder.
-        verify: run PIL's full integrity check on every file at setup (slow).
+        verify: decode every file completely at setup, so a truncated file fails there and not mid-epoch; each file
+            is decoded once and remembered by path, size and mtime (:mod:`deblur_core.decoded_images`). ``False``
+            reads headers only.
         **kwargs: see :class:`PairedDataModule`.
     """
 
-    def __init__(self, root: str, verify: bool = False, **kwargs):
+    def __init__(self, root: str, verify: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.root = root
         self.verify = verify
@@ -365,6 +369,7 @@ class FrameAveragingDataModule(PairedDataModule):
         sharp_index: which frame of a burst is the target, 0-based (default the middle, ``N // 2``).
         gamma: the gamma the frames are averaged in (2.2 as GOPRO's ``blur_gamma``; 1: the stored values).
         quantize: truncate blurry images to 8 bits, as GOPRO's files (``False``: keep the exact average).
+        verify: decode every frame completely at setup, once per file version (``False``: headers only).
         **kwargs: see :class:`PairedDataModule`.
     """
 
@@ -377,6 +382,7 @@ class FrameAveragingDataModule(PairedDataModule):
         sharp_index: int | None = None,
         gamma: float = GOPRO_GAMMA,
         quantize: bool = True,
+        verify: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -396,6 +402,7 @@ class FrameAveragingDataModule(PairedDataModule):
             "sharp_index": sharp_index,
             "gamma": gamma,
             "quantize": quantize,
+            "verify": verify,
         }
         self._bursts: list[FrameBurst] | None = None
 

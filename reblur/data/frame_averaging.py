@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from deblur_core.decoded_images import decode_problems
 from deblur_core.image_io import find_images
 from reblur.data.layouts import PairedDataError, header_size
 
@@ -124,6 +125,7 @@ def frame_bursts(
     gamma: float = GOPRO_GAMMA,
     quantize: bool = True,
     sequences: Sequence[str] | None = None,
+    verify: bool = True,
 ) -> list[FrameBurst]:
     """The bursts of every sequence under ``root`` (frames checked: readable headers, one size per sequence).
 
@@ -135,6 +137,8 @@ def frame_bursts(
             one; for even ``N`` the later of the two middle frames, as in GOPRO).
         gamma, quantize: see :func:`average_frames`.
         sequences: only these sequence (folder) names; default all.
+        verify: decode every frame completely, once per file version (:mod:`deblur_core.decoded_images`), so a
+            truncated frame fails here; ``False`` reads headers only.
 
     Raises:
         PairedDataError: listing a missing root, unknown sequence names, sequences too short for one
@@ -167,8 +171,10 @@ def frame_bursts(
         if len(frames) < frames_per_blur:
             problems.append(f"sequence '{name}' has {len(frames)} frames, fewer than frames_per_blur {frames_per_blur}")
             continue
-        sizes = {path: header_size(path, verify=False) for path in frames}
+        sizes = {path: header_size(path) for path in frames}
         problems += [why for _, why in sizes.values() if why]
+        if verify:
+            problems += list(decode_problems([path for path, (_, why) in sizes.items() if why is None]).values())
         distinct = {size for size, _ in sizes.values() if size}
         if len(distinct) > 1:
             problems.append(f"sequence '{name}' mixes frame sizes {sorted(distinct)} (HxW)")

@@ -5,7 +5,8 @@ identifies the pair (``"GOPR0384_11_00/000001.png"``). The whole list is checked
 built: missing twins, pairs of different sizes, files PIL cannot open, missing folders and empty
 splits are collected and raised together as one :class:`PairedDataError`, so a broken download
 fails at ``setup`` and not an hour into the first epoch. Only image headers are read (cheap); pass
-``verify=True`` to also run PIL's integrity check over every file (reads whole files).
+``verify=False`` to skip decoding every file completely (the default decodes each file once and remembers
+it, :mod:`deblur_core.decoded_images`).
 
 GOPRO_Large (Nah et al., CVPR 2017), :func:`gopro_pairs`::
 
@@ -50,6 +51,7 @@ from typing import Literal
 
 from PIL import Image
 
+from deblur_core.decoded_images import decode_problems
 from deblur_core.image_io import find_images
 
 GOPRO_TREE = "ROOT/{train,test}/<sequence>/{blur,blur_gamma,sharp}/*.png"
@@ -106,13 +108,11 @@ def _match(
     return [ImagePair(blurry[k], sharp[k], f"{prefix}{k}") for k in sorted(blurry.keys() & sharp.keys())]
 
 
-def header_size(path: Path, verify: bool) -> tuple[tuple[int, int] | None, str | None]:
-    """``((H, W), None)``, or ``(None, why)`` when PIL cannot open the file."""
+def header_size(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """``((H, W), None)``, or ``(None, why)`` when PIL cannot open the file (reads the header only)."""
     try:
         with Image.open(path) as im:
             width, height = im.size
-            if verify:
-                im.verify()
         return (height, width), None
     except Exception as err:  # PIL raises many types for bad files; any of them means unusable
         return None, f"cannot open image '{path}': {type(err).__name__}: {err}"
@@ -121,7 +121,9 @@ def header_size(path: Path, verify: bool) -> tuple[tuple[int, int] | None, str |
 def check_pairs(
     pairs: Iterable[ImagePair], where: str, verify: bool = False, problems: Sequence[str] = ()
 ) -> list[ImagePair]:
-    """Read both headers of every pair; return the pairs with ``size`` filled in.
+    """Read both headers of every pair; return the pairs with ``size`` filled in. With ``verify`` also decode every
+    file completely, once per file version (:func:`deblur_core.decoded_images.decode_problems` remembers the files
+    that decoded), which catches truncated files whose header is intact.
 
     Raises :class:`PairedDataError` listing ``problems`` (found earlier by the caller) together with
     unreadable files and size mismatches, if there are any.
@@ -131,7 +133,11 @@ def check_pairs(
     files = [p for pair in pairs for p in (pair.blurry, pair.sharp)]
     # Header reads are I/O-bound (network file systems especially): overlap them.
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        results = dict(zip(files, pool.map(lambda f: header_size(f, verify), files)))
+        results = dict(zip(files, pool.map(header_size, files)))
+    if verify:
+        readable = [path for path in files if results[path][1] is None]
+        for path, why in decode_problems(readable).items():
+            results[path] = (None, why)
     checked = []
     for pair in pairs:
         (blurry_size, blurry_err), (sharp_size, sharp_err) = results[pair.blurry], results[pair.sharp]
@@ -157,7 +163,7 @@ def gopro_pairs(
     root: str | os.PathLike,
     split: Literal["train", "test"] = "train",
     blur_folder: Literal["blur", "blur_gamma"] = "blur_gamma",
-    verify: bool = False,
+    verify: bool = True,
 ) -> list[ImagePair]:
     """The pairs of one split of GOPRO_Large; names are ``"<sequence>/<file>"``.
 
@@ -166,7 +172,7 @@ def gopro_pairs(
         split: ``"train"`` (2103 pairs in the release) or ``"test"`` (1111 pairs).
         blur_folder: ``"blur_gamma"`` (frames averaged with the gamma camera-response model of Nah et
             al. 2017; our default) or ``"blur"`` (averaged without it).
-        verify: also run PIL's integrity check on every file (reads whole files; slow).
+        verify: decode every file completely (once per file version; ``False`` reads headers only).
 
     Raises:
         PairedDataError: listing every problem (see the module docstring).
@@ -207,7 +213,7 @@ def gopro_pairs(
 
 
 def reds_pairs(
-    root: str | os.PathLike, split: Literal["train", "val"] = "train", verify: bool = False
+    root: str | os.PathLike, split: Literal["train", "val"] = "train", verify: bool = True
 ) -> list[ImagePair]:
     """The pairs of one split of REDS; names are ``"<sequence>/<file>"``.
 
@@ -215,7 +221,7 @@ def reds_pairs(
         root: the REDS folder (holding ``train/`` and ``val/``). The REDS test split has no public
             sharp frames and is not supported.
         split: ``"train"`` (240 sequences x 100 frames) or ``"val"`` (30 x 100).
-        verify: also run PIL's integrity check on every file (reads whole files; slow).
+        verify: decode every file completely (once per file version; ``False`` reads headers only).
 
     Raises:
         PairedDataError: listing every problem (see the module docstring).
@@ -252,9 +258,7 @@ def reds_pairs(
     return check_pairs(pairs, where, verify, problems)
 
 
-def folder_pairs(
-    blurry_root: str | os.PathLike, sharp_root: str | os.PathLike, verify: bool = False
-) -> list[ImagePair]:
+def folder_pairs(blurry_root: str | os.PathLike, sharp_root: str | os.PathLike, verify: bool = True) -> list[ImagePair]:
     """Pairs from two parallel folder trees (searched recursively); twins share their relative path.
 
     Raises:

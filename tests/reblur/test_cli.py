@@ -206,3 +206,25 @@ def test_test_scores_with_the_command_lines_conventions_not_the_checkpoints(tmp_
     cli = run(["test", "--config", TINY, "--ckpt_path", str(ckpt), *scoring])
     assert cli.model.evaluation.metrics == ("psnr",) and cli.model.evaluation.color == "gray"
     assert set(cli.trainer.callback_metrics) >= {"test/psnr"} and "test/ssim" not in cli.trainer.callback_metrics
+
+
+def test_interval_checkpoint_saves_before_validation_and_resume_says_where_it_starts(tmp_path, capsys, caplog):
+    root = tmp_path / "run"
+    base = ["fit", "--config", TINY, "--trainer.default_root_dir", str(root), "--ckpt_path", "last"]
+    base += ["--trainer.max_epochs", "10"]  # max_steps decides
+    # 3 iterations, validation only at the end of each 2-batch epoch: the interval checkpoint is what keeps
+    # the third iteration.
+    with caplog.at_level("INFO"):
+        main([*base, "--trainer.max_steps", "3", "--interval_checkpoint.every_n_iterations", "1"])
+    err = capsys.readouterr().err
+    assert f"no checkpoint in {root / 'checkpoints'} yet; training starts from iteration 0" in err
+    last = root / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 3 * 2  # 3 iterations x 2 optimizer steps
+    assert not list((root / "checkpoints").glob(".*.tmp"))
+    # Lightning's own "max_steps=6 reached" counts optimizer steps; the message says iterations.
+    stops = [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
+    assert stops == ["`Trainer.fit` stopped: `max_steps=3` iterations reached (6 optimizer steps, 2 per iteration)."]
+
+    main([*base, "--trainer.max_steps", "4"])
+    assert f"resuming from {last}" in capsys.readouterr().err
+    assert torch.load(last, weights_only=False)["global_step"] == 4 * 2

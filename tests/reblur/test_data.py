@@ -140,13 +140,31 @@ def test_unreadable_images_are_named(tmp_path):
     assert f"cannot open image '{corrupt}'" in message and f"cannot open image '{empty}'" in message
 
 
-def test_truncated_image_caught_by_verify(tmp_path):
+def test_truncated_image_caught_at_setup_by_default_and_good_files_decoded_once(tmp_path, monkeypatch):
+    from deblur_core import decoded_images
+
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
     root = make_gopro(tmp_path / "GOPRO_Large")
     path = root / "train" / "GOPR0372_07_00" / "sharp" / "000001.png"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # the header still parses
-    assert len(gopro_pairs(root, "train")) == 5
-    assert f"cannot open image '{path}'" in _gopro_error(root, verify=True)
+    assert len(gopro_pairs(root, "train", verify=False)) == 5  # headers only
+    decoded: list[Path] = []
+    decode = decoded_images._decode
+    monkeypatch.setattr(decoded_images, "_decode", lambda p: decoded.append(p) or decode(p))
+    assert f"cannot decode image '{path}'" in _gopro_error(root)
+    assert len(decoded) == 10
+    # The 9 good files are remembered; only the bad one is decoded again...
+    decoded.clear()
+    _gopro_error(root)
+    assert decoded == [path]
+    # ...until it is repaired (a new size and mtime), after which nothing is decoded.
+    path.write_bytes(data)
+    decoded.clear()
+    assert len(gopro_pairs(root, "train")) == 5 and decoded == [path]
+    decoded.clear()
+    gopro_pairs(root, "train")
+    assert decoded == []
 
 
 def test_missing_root_split_and_folders_are_named(tmp_path):
