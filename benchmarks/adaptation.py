@@ -24,7 +24,8 @@ if the checkpoint was *chosen* on validation (a ``best`` checkpoint), the set is
 ``--settings`` entry: each image adapted on its own with :func:`reblur.adaptation.adapt`
 (from the trained weights each time), then deblurred by the adapted copy. A setting is
 ``key=value`` pairs separated by commas, keys ``steps``, ``lr``, ``params`` (``all`` or
-``norm_bias``) and ``proximity_weight``; keys left out take :func:`adapt`'s defaults. For each row:
+``norm_bias``), ``proximity_weight`` and ``crop`` (adapt on the most detailed window of that side); keys left
+out take :func:`adapt`'s defaults. For each row:
 the means over images of the metrics (predictions clamped to [0, 1]), of the per-image
 self-reblurring loss :math:`\\|M_R(M_D(B)) - M_D(B)\\|_1` before and after adaptation, the median
 and mean seconds per image (adaptation and deblurring: :attr:`Adaptation.seconds`, i.e. the copy of
@@ -88,7 +89,7 @@ DEFAULT_SETTINGS = (
 SETTING_DEFAULTS: dict[str, Any] = {
     name: parameter.default
     for name, parameter in inspect.signature(adapt).parameters.items()
-    if name in ("steps", "lr", "params", "proximity_weight")
+    if name in ("steps", "lr", "params", "proximity_weight", "crop")
 }
 NO_ADAPTATION = "no adaptation"
 NIQE_MIN_SIDE = 96
@@ -112,7 +113,7 @@ def parse_setting(text: str) -> dict[str, Any]:
         if not sep or key not in SETTING_DEFAULTS:
             raise BenchmarkError(f"setting {text!r}: expected key=value with keys {sorted(SETTING_DEFAULTS)}")
         try:
-            setting[key] = int(value) if key == "steps" else value if key == "params" else float(value)
+            setting[key] = int(value) if key in ("steps", "crop") else value if key == "params" else float(value)
         except ValueError as error:
             raise BenchmarkError(f"setting {text!r}: bad value for {key}: {value!r}") from error
     if setting["steps"] < 0 or setting["lr"] <= 0 or setting["proximity_weight"] < 0:
@@ -124,7 +125,8 @@ def parse_setting(text: str) -> dict[str, Any]:
 
 def setting_label(setting: dict[str, Any]) -> str:
     """Short row label, e.g. ``"K=20, lr=1e-04, all, w=1"``."""
-    return f"K={setting['steps']}, lr={setting['lr']:.0e}, {setting['params']}, w={setting['proximity_weight']:g}"
+    label = f"K={setting['steps']}, lr={setting['lr']:.0e}, {setting['params']}, w={setting['proximity_weight']:g}"
+    return label if setting.get("crop") is None else f"{label}, crop {setting['crop']}"
 
 
 # -- model and data -----------------------------------------------------------------------------
@@ -423,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=list(DEFAULT_SETTINGS),
         metavar="K=V,...",
-        help="adaptation settings, keys steps, lr, params, proximity_weight (default: a grid of 6)",
+        help="adaptation settings, keys steps, lr, params, proximity_weight, crop (default: a grid of 6)",
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

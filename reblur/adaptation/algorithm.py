@@ -86,6 +86,30 @@ def adapted_parameters(net: nn.Module, which: str) -> dict[str, nn.Parameter]:
     return chosen
 
 
+def detailed_window(images: torch.Tensor, side: int) -> torch.Tensor:
+    """The ``side x side`` window of ``(N, C, H, W)`` images with the largest mean gradient magnitude (summed over
+    the batch), searched on a grid of half-window steps; the whole images if they are not larger than ``side``.
+
+    Blur shows, and can be judged, only where there is detail: a flat sky tells the adaptation nothing.
+
+    >>> image = torch.zeros(1, 1, 8, 8); image[..., 4:, 4:] = torch.rand(1, 1, 4, 4)
+    >>> detailed_window(image, 4).shape, bool(detailed_window(image, 4).abs().sum() > 0)
+    (torch.Size([1, 1, 4, 4]), True)
+    """
+    height, width = images.shape[-2:]
+    if height <= side and width <= side:
+        return images
+    side_y, side_x = min(side, height), min(side, width)
+    detail = (images[..., 1:, :-1] - images[..., :-1, :-1]).abs() + (images[..., :-1, 1:] - images[..., :-1, :-1]).abs()
+    detail = nn.functional.pad(detail.sum(dim=(0, 1)), (0, 1, 0, 1))
+    step_y, step_x = max(1, side_y // 2), max(1, side_x // 2)
+    tops = sorted({*range(0, height - side_y + 1, step_y), height - side_y})
+    lefts = sorted({*range(0, width - side_x + 1, step_x), width - side_x})
+    scores = [(float(detail[t : t + side_y, x : x + side_x].sum()), t, x) for t in tops for x in lefts]
+    _, top, left = max(scores)
+    return images[..., top : top + side_y, left : left + side_x]
+
+
 @dataclass
 class Adaptation:
     """What :func:`adapt` returns.
@@ -114,11 +138,15 @@ def adapt(
     lr: float = 1e-5,
     params: str = "all",
     proximity_weight: float = 0.0,
+    crop: int | None = None,
 ) -> Adaptation:
     r"""Adapt a copy of ``deblur_net`` to the batch ``blurry`` (one problem: the batch-mean objective).
 
-    See the module docstring for the objective. ``deblur_net`` and ``reblur_net`` are left exactly as
-    they were (weights, gradients and ``requires_grad`` flags); a fresh Adam starts at :math:`\theta`.
+    See the module docstring for the objective. With ``crop``, the steps see only the ``crop x crop`` window of
+    the batch with the most detail (:func:`detailed_window`), which makes each step cost a window's forward and
+    backward pass instead of the whole image's; the adapted copy then deblurs the whole batch. ``deblur_net`` and
+    ``reblur_net`` are left exactly as they were (weights, gradients and ``requires_grad`` flags); a fresh Adam
+    starts at :math:`\theta`.
 
     Works whatever the caller's grad mode, Lightning's ``torch.inference_mode()`` included: the copy
     and a clone of the input are made with inference mode off, so autograd can record them. Runs
@@ -127,6 +155,8 @@ def adapt(
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if crop is not None and crop < 1:
+        raise ValueError(f"crop must be >= 1 or None, got {crop}")
     start = time.perf_counter()
     frozen = [(parameter, parameter.requires_grad) for parameter in reblur_net.parameters()]
     try:
@@ -148,10 +178,11 @@ def adapt(
                 parameter.requires_grad_(False)
             dtype = next(net.parameters(), blurry).dtype
             images = blurry.clone().to(dtype)  # a clone made outside inference mode is a normal tensor
+            window = images if crop is None else detailed_window(images, crop)
             optimizer = torch.optim.Adam(chosen.values(), lr=lr) if steps > 0 else None
             unadapted = loss_before = None
             for _ in range(steps):
-                output = net(images)
+                output = net(window)
                 per_image = self_reblurring_loss(reblur_net, output, reduction="none")
                 objective = per_image.mean()
                 if unadapted is None:

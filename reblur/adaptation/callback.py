@@ -41,6 +41,8 @@ class TestTimeAdaptation(Callback):
         params: ``"all"`` parameters of :math:`M_D`, or ``"norm_bias"``: normalisation affine
             parameters and biases only (see :func:`adapted_parameters`).
         proximity_weight: :math:`w \ge 0`, weight of :math:`\|M_D(B;\theta_k) - \mathrm{sg}(M_D(B;\theta))\|_1`.
+        crop: adapt on the ``crop x crop`` window with the most detail instead of the whole image (``None``),
+            then deblur the whole image: each step then costs a window's passes (see :func:`adapt`).
         per: ``"image"`` (the paper: each image its own adaptation) or ``"batch"`` (one adaptation per
             batch, cheaper; the objective is the batch mean).
         stages: where it acts, any of ``"test"``, ``"predict"``.
@@ -73,6 +75,7 @@ class TestTimeAdaptation(Callback):
         lr: float = 1e-5,
         params: Literal["all", "norm_bias"] = "all",
         proximity_weight: float = 0.0,
+        crop: int | None = None,
         per: Literal["image", "batch"] = "image",
         stages: Sequence[str] = STAGES,
         csv_name: str | None = "tta_per_image.csv",
@@ -85,13 +88,15 @@ class TestTimeAdaptation(Callback):
             raise UsageError(f"tta params must be one of {PARAMETER_SETS}, got {params!r}")
         if proximity_weight < 0:
             raise UsageError(f"tta proximity_weight must be >= 0, got {proximity_weight}")
+        if crop is not None and crop < 1:
+            raise UsageError(f"tta crop must be >= 1 or null, got {crop}")
         if per not in UNITS:
             raise UsageError(f"tta per must be one of {UNITS}, got {per!r}")
         stages = (stages,) if isinstance(stages, str) else tuple(stages)
         if not set(stages) <= set(STAGES):
             raise UsageError(f"tta stages must be among {STAGES}, got {stages}")
         self.steps, self.lr, self.params = steps, lr, params
-        self.proximity_weight, self.per, self.stages = proximity_weight, per, stages
+        self.proximity_weight, self.crop, self.per, self.stages = proximity_weight, crop, per, stages
         self.csv_name = csv_name
         self.records: list[dict[str, Any]] = []
         self._trained: nn.Module | None = None
@@ -149,7 +154,12 @@ class TestTimeAdaptation(Callback):
         # Submodules, checked in setup (nn.Module's __getattr__ types them as Tensor | Module).
         trained, reblur_net = cast(nn.Module, pl_module.deblur_net), cast(nn.Module, pl_module.reblur_net)
         adapt_to = partial(
-            adapt, steps=self.steps, lr=self.lr, params=self.params, proximity_weight=self.proximity_weight
+            adapt,
+            steps=self.steps,
+            lr=self.lr,
+            params=self.params,
+            proximity_weight=self.proximity_weight,
+            crop=self.crop,
         )
         runs: list[tuple[Sequence[int], Adaptation]]
         if self.per == "batch":

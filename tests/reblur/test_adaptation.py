@@ -214,3 +214,27 @@ def test_the_callbacks_defaults_are_those_of_adapt():
     callback, function = (inspect.signature(f).parameters for f in (TestTimeAdaptation.__init__, adapt))
     for name in ("steps", "lr", "params", "proximity_weight"):
         assert callback[name].default == function[name].default, name
+
+
+def test_crop_adapts_on_the_most_detailed_window_and_deblurs_the_whole_image():
+    from reblur.adaptation.algorithm import detailed_window
+
+    images = torch.zeros(1, 3, 40, 48)
+    images[..., 20:36, 8:24] = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    window = detailed_window(images, 16)
+    assert torch.equal(window, images[..., 20:36, 8:24])  # on the half-window grid: tops 0, 8, .., 24
+    assert detailed_window(images, 64) is images
+
+    torch.manual_seed(0)
+    net = normed_net()
+    seen: list[tuple[int, ...]] = []
+    net.register_forward_hook(lambda module, inputs, output: seen.append(tuple(inputs[0].shape)))
+    result = adapt(net, box_blur(), images, steps=2, lr=1e-3, crop=16)
+    # two steps on the window, then the whole image
+    assert seen == [(1, 3, 16, 16), (1, 3, 16, 16), (1, 3, 40, 48)]
+    assert result.output.shape == images.shape
+    on_window = adapt(net, box_blur(), window.clone(), steps=2, lr=1e-3)
+    for adapted, reference in zip(result.net.parameters(), on_window.net.parameters()):
+        assert torch.allclose(adapted, reference)
+    with pytest.raises(ValueError, match="crop"):
+        adapt(net, box_blur(), images, steps=1, crop=0)

@@ -262,3 +262,45 @@ def test_the_inputs_psnr_is_reported_in_the_same_convention_as_the_outputs():
     assert logged["val/input_psnr"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
     rgb = [psnr(b["blurry"], b["sharp"]).mean().item() for b in batches]
     assert abs(logged["val/input_psnr"] - sum(rgb) / len(rgb)) > 0.1  # the convention is applied, not ignored
+
+
+class LoggedTerms(Callback):
+    """The M_D objective's terms of each iteration (what ``deblur_losses`` returned)."""
+
+    def __init__(self) -> None:
+        self.terms: list[set[str]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        self.terms.append({k.removeprefix("train/deblur_") for k in trainer.callback_metrics if "deblur_" in k})
+
+
+def test_the_reblurring_loss_starts_at_reblur_start_while_m_r_trains_from_the_first_iteration():
+    module = tiny_module(loss=DeblurLoss(reblur_start=2))
+    start = [p.clone() for p in module.reblur_net.parameters()]
+    seen = LoggedTerms()
+    witness = GradientWitness()
+    fit(module, callbacks=[seen, witness], max_steps=3, max_epochs=10)
+    assert [("reblur" in terms) for terms in seen.terms] == [False, False, True]
+    # M_R stepped in the first iteration already (its gradient was there before the M_D step)
+    assert witness.events[0][0] == "R" and any(g is not None and g.abs().sum() > 0 for g in witness.events[0][2])
+    assert not all(torch.equal(a, b) for a, b in zip(start, module.reblur_net.parameters()))
+
+
+def test_validation_logs_how_far_m_r_moves_each_image_toward_the_blurry_input():
+    from reblur.reblur_response import reblur_response
+
+    data = tiny_data(image_size=40, pairs_per_image=1)
+    module = tiny_module()
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    logged = trainer.validate(module, datamodule=data, verbose=False)[0]
+    batches = list(data.val_dataloader())
+    with torch.no_grad():
+        for kind in ("deblurred", "sharp"):
+            values = []
+            for b in batches:
+                image = module.deblur_net(b["blurry"]) if kind == "deblurred" else b["sharp"]
+                values.append(reblur_response(module.reblur_net, image, b["blurry"])["toward_blurry"].mean().item())
+            assert logged[f"val/reblur_toward_blurry_{kind}"] == pytest.approx(sum(values) / len(values), rel=1e-4)
+        moves = [(module.reblur_net(b["blurry"]) - b["blurry"]).abs().mean().item() for b in batches]
+    assert logged["val/reblur_move_blurry"] == pytest.approx(sum(moves) / len(moves), rel=1e-4)
+    assert {"val/reblur_move_deblurred", "val/reblur_move_sharp"} <= set(logged)
