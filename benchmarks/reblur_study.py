@@ -518,11 +518,11 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
-    check_weights(size)
     data_root = Path(args.data)
     train = training_pairs(data_root, size.blur)
     val = validation_pairs(data_root, size.blur)
     sets = test_sets(data_root, size.blur)
+    check_weights(size)
     if size.max_test_images is not None:
         sets = {name: pairs[: size.max_test_images] for name, pairs in sets.items()}
     if args.quick:
@@ -578,7 +578,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--report", help="write PREFIX.md and PREFIX.json (e.g. docs/results/reblur_study)")
     args = parser.parse_args(argv)
-    result = run(args, shlex.join(["python", "-m", "benchmarks.reblur_study", *argv]))
+    try:
+        result = run(args, shlex.join(["python", "-m", "benchmarks.reblur_study", *argv]))
+    except (FileNotFoundError, RuntimeError) as error:  # missing data or weights: say which, no traceback
+        print(f"benchmarks.reblur_study: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
     print(json.dumps(result, indent=1))
     return result
 

@@ -148,7 +148,8 @@ class IntervalCheckpoint(Callback):
 
     def _save(self, trainer: pl.Trainer) -> None:
         folder = self.folder(trainer)
-        temporary = folder / f".last.ckpt.{os.getpid()}.tmp"
+        # Not named "last...": Lightning's `--ckpt_path last` takes any file with "last" in its name.
+        temporary = folder / f".interval-{os.getpid()}.ckpt.tmp"
         trainer.save_checkpoint(temporary)
         if trainer.is_global_zero:
             os.replace(temporary, folder / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}")

@@ -43,3 +43,11 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, seeded_torch_hub, capsys
     assert second["training"]["l1"]["iterations"] == first["training"]["l1"]["iterations"]
     assert json.loads((out / "reblur_n1" / "eval.json").read_text()) == before  # done phases are not redone
     assert f"l1: resuming from {out / 'l1' / 'checkpoints' / 'last.ckpt'}" in capsys.readouterr().err
+
+
+def test_missing_data_is_one_line_naming_the_folder(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "out"), "--data", str(tmp_path / "nowhere"), "--quick"])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("benchmarks.reblur_study: error:") and str(tmp_path / "nowhere") in line
