@@ -331,17 +331,15 @@ def training_log(out: Path, phase: str) -> list[dict[str, float]]:
 # -- test-time adaptation -------------------------------------------------------------------------
 # Settings of reblur.adaptation.adapt tried on the GOPRO-style test pairs (keys of benchmarks.adaptation).
 ADAPTATION_SETTINGS = (
-    "steps=5,lr=1e-5",
     "steps=5,lr=1e-5,crop=256",
     "steps=10,lr=1e-4,crop=256",
     "steps=10,lr=1e-4,crop=256,proximity_weight=1",
     "steps=10,lr=1e-4,crop=256,params=norm_bias",
-    "steps=20,lr=3e-4,crop=256",
 )
 QUICK_ADAPTATION_SETTINGS = ("steps=2,lr=1e-4,crop=32",)
 # (model whose M_D adapts, model whose M_R judges): the reblur-trained model with its own M_R, and the L1 model
 # with the same M_R (trained on outputs of a network that started where the L1 model started).
-ADAPTED_MODELS = (("reblur_n1", "reblur_n1"), ("l1", "reblur_n1"), ("reblur_n2", "reblur_n2"))
+ADAPTED_MODELS = (("reblur_n1", "reblur_n1"), ("l1", "reblur_n1"))
 
 
 def adaptation_phase(
