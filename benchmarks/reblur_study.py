@@ -4,6 +4,7 @@ Usage::
 
     python -m benchmarks.reblur_study --out runs/reblur_study [--data ../shared/data] [--quick]
         [--report docs/results/reblur_study]          # also write the Markdown table and JSON there
+        [--methods l1,reblur_n1]                      # a subset now, the rest later (same --out)
 
 **Design.** Every method trains the same U-Net :math:`M_D` for the same number of iterations on the same data with
 the same seed. To fit the budget, the first ``pretrain_iterations`` are shared: one L1 run (phase ``pretrain``),
@@ -534,13 +535,15 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
     training = {"pretrain": train_phase(out, "pretrain", size, data, None)}
     evaluations = {"pretrain": evaluate_phase(out, "pretrain", size, sets)}
-    for method in METHODS:
+    for method in args.methods:
         training[method] = train_phase(out, method, size, data, out / "pretrain" / "deblur_net.pt")
         evaluations[method] = evaluate_phase(out, method, size, sets)
         print(f"{method}: done", file=sys.stderr, flush=True)
     settings = QUICK_ADAPTATION_SETTINGS if args.quick else ADAPTATION_SETTINGS
     adaptation = {
-        model: adaptation_phase(out, size, sets["gopro"], model, judge, settings) for model, judge in ADAPTED_MODELS
+        model: adaptation_phase(out, size, sets["gopro"], model, judge, settings)
+        for model, judge in ADAPTED_MODELS
+        if model in args.methods and judge in args.methods
     }
     result = {
         "study": "reblurring loss vs L1 vs VGG at equal iterations",
@@ -575,7 +578,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--report", help="write PREFIX.md and PREFIX.json (e.g. docs/results/reblur_study)")
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated subset of {','.join(METHODS)} to train and report (default all; the rest can follow)",
+    )
     args = parser.parse_args(argv)
+    args.methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    unknown = [name for name in args.methods if name not in METHODS]
+    if unknown or not args.methods:
+        parser.error(f"--methods: unknown {unknown or 'none given'}; choose from {', '.join(METHODS)}")
     try:
         result = run(args, shlex.join(["python", "-m", "benchmarks.reblur_study", *argv]))
     except (FileNotFoundError, RuntimeError) as error:  # missing data or weights: say which, no traceback
