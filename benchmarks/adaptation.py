@@ -66,7 +66,15 @@ import yaml
 from pytorch_lightning.cli import instantiate_class
 from torch import nn
 
-from benchmarks.common import NOTES_MARKER, ReportExistsError, code_version, cpu_name, synchronize, write_report
+from benchmarks.common import (
+    NOTES_MARKER,
+    ReportExistsError,
+    cell,
+    code_version,
+    cpu_name,
+    synchronize,
+    write_report,
+)
 from reblur.adaptation import PARAMETER_SETS, adapt
 from reblur.data import SyntheticPairsDataModule
 from reblur.losses import self_reblurring_loss
@@ -338,10 +346,6 @@ def warm_up(deblur_net: nn.Module, reblur_net: nn.Module, blurry: torch.Tensor) 
 
 
 # -- report -------------------------------------------------------------------------------------
-def _cell(value: float | None, digits: int) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 DIGITS = {"psnr": 2, "ssim": 4, "ssim_matlab": 4, "lpips": 4, "niqe": 3}
 
 
@@ -384,8 +388,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     refs = result["references"]
     blurry = refs["blurry_input"]
-    loss = _cell(refs["reblur_loss_blurry_input"], 5)
-    reference = ["blurry input", *(_cell(blurry[n], DIGITS.get(n, 4)) for n in names), loss, loss]
+    loss = cell(refs["reblur_loss_blurry_input"], 5)
+    reference = ["blurry input", *(cell(blurry[n], DIGITS.get(n, 4)) for n in names), loss, loss]
     reference += ["–"] * (2 + len(names))
     lines.append("| " + " | ".join(reference) + " |")
     for row in result["rows"]:
@@ -394,19 +398,19 @@ def markdown(result: dict[str, Any]) -> str:
         cells = [
             row["setting"],
             *(
-                f"undefined on {undefined[n]}/{row['images']}" if n in undefined else _cell(row[n], DIGITS.get(n, 4))
+                f"undefined on {undefined[n]}/{row['images']}" if n in undefined else cell(row[n], DIGITS.get(n, 4))
                 for n in names
             ),
-            _cell(row["loss_before"], 5),
-            _cell(row["loss_after"], 5),
-            _cell(row["seconds_median"], 3),
-            _cell(row["seconds_mean"], 3),
+            cell(row["loss_before"], 5),
+            cell(row["loss_after"], 5),
+            cell(row["seconds_median"], 3),
+            cell(row["seconds_mean"], 3),
             *((f"{better[n]}/{row['images']}" if better else "–") for n in names),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     sharp = [f"self-reblurring loss {refs['reblur_loss_sharp_target']:.5f}"]
     if "sharp_target_niqe" in refs:
-        sharp.insert(0, f"NIQE {_cell(refs['sharp_target_niqe'], 3)}")
+        sharp.insert(0, f"NIQE {cell(refs['sharp_target_niqe'], 3)}")
     lines += ["", f"Sharp targets (reference): {', '.join(sharp)}."]
     lines += ["", NOTES_MARKER, ""]
     return "\n".join(lines)
@@ -469,7 +473,7 @@ def benchmark(args: argparse.Namespace, command: str) -> dict[str, Any]:
         if rows:
             row["better"] = count_better(row, rows[0], names)
         rows.append(row)
-        summary = ", ".join(f"{key} {_cell(row[key], 4)}" for key in [*names, "loss_before", "loss_after"])
+        summary = ", ".join(f"{key} {cell(row[key], 4)}" for key in [*names, "loss_before", "loss_after"])
         print(f"{row['setting']}: {summary}, {row['seconds_mean']:.3f} s/image", file=sys.stderr)
     return {
         "benchmark": "test-time adaptation (self-reblurring loss) on the held-out synthetic pairs",

@@ -94,3 +94,8 @@ def write_report(path: Path, text: str, overwrite: bool) -> None:
             text = text[: text.index(NOTES_MARKER)] + NOTES_MARKER + old.split(NOTES_MARKER, 1)[1]
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
+
+
+def cell(value: float | None, digits: int) -> str:
+    """A number for a Markdown table, ``"–"`` for a missing one."""
+    return "–" if value is None else f"{value:.{digits}f}"

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import functools
 import json
 import shlex
 import statistics
@@ -54,7 +55,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
-from benchmarks.common import NOTES_MARKER, code_version, cpu_name, write_report
+from benchmarks.common import NOTES_MARKER, cell, code_version, cpu_name, write_report
 from benchmarks.reblur_study_data import (
     GOPRO_TEST_SEQUENCES,
     GOPRO_TRAIN_SEQUENCES,
@@ -68,7 +69,7 @@ from reblur.callbacks import RandomStateCheckpoint
 from reblur.data import PairedDataModule, TensorPair
 from reblur.lightning_module import ReblurTraining
 from reblur.losses import VGGPerceptualLoss, l1
-from reblur.metrics.image_quality import METRICS
+from reblur.metrics.image_quality import METRICS, ImageQualityMetrics
 from reblur.networks import ReblurringModule, UNet
 from reblur.options import DeblurLoss, Evaluation, NetworkUpdates
 from reblur.reblur_response import reblur_response
@@ -255,15 +256,15 @@ def load_nets(out: Path, phase: str, size: StudySize) -> tuple[nn.Module, nn.Mod
     return deblur_net.eval(), reblur_net
 
 
+@functools.cache
+def scorer(names: tuple[str, ...] = METRIC_ORDER) -> ImageQualityMetrics:
+    """The metrics' per-image scorer, in the conventions of validation's defaults (PSNR/SSIM on RGB, NIQE on Y)."""
+    return ImageQualityMetrics(list(names))
+
+
 def scores(prediction: torch.Tensor, sharp: torch.Tensor) -> dict[str, float]:
     """The metrics of one ``(1, 3, H, W)`` image (prediction clamped to [0, 1])."""
-    prediction = prediction.clamp(0, 1)
-    values = {}
-    for name in METRIC_ORDER:
-        spec = METRICS[name]
-        options = {"color": "rgb"} if name in ("psnr", "ssim") else {"color": "y"} if name == "niqe" else {}
-        values[name] = float(spec.compute(prediction, sharp if spec.needs_target else None, **options)[0])
-    return values
+    return {name: float(value[0]) for name, value in scorer().per_image(prediction, sharp).items()}
 
 
 def means(rows: list[dict[str, Any]], keys: list[str]) -> dict[str, float]:
@@ -308,7 +309,7 @@ def reference_scores(out: Path, sets: dict[str, list[TensorPair]]) -> dict[str, 
     result = {}
     for set_name, pairs in sets.items():
         rows = [scores(p.blurry[None], p.sharp[None]) for p in pairs]
-        sharp_niqe = [float(METRICS["niqe"].compute(p.sharp[None], None, color="y")[0]) for p in pairs]
+        sharp_niqe = [float(scorer(("niqe",)).per_image(p.sharp[None], None)["niqe"][0]) for p in pairs]
         result[set_name] = {"blurry": means(rows, list(METRIC_ORDER)), "sharp_niqe": statistics.fmean(sharp_niqe)}
     atomic_write_text(done, json.dumps(result, indent=1))
     return result
@@ -349,7 +350,6 @@ def adaptation_phase(
     """Rows of :func:`benchmarks.adaptation.run_row` (no adaptation, then each setting) for one model on
     ``pairs``; ``OUT/adaptation_<model>.json``."""
     from benchmarks.adaptation import count_better, parse_setting, run_row
-    from reblur.metrics.image_quality import ImageQualityMetrics
 
     done = out / f"adaptation_{model}.json"
     if done.exists():
@@ -379,10 +379,6 @@ LABELS = {
     "reblur_n2": "L1 + reblur (n2)",
     "vgg": "L1 + VGG16",
 }
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -415,7 +411,7 @@ def markdown(result: dict[str, Any]) -> str:
             "| method | PSNR ↑ | SSIM ↑ | LPIPS ↓ | NIQE ↓ | s/image | train s (phase) |",
             "|---|---:|---:|---:|---:|---:|---:|",
             "| blurry input | "
-            + " | ".join(_fmt(ref["blurry"][m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3)))
+            + " | ".join(cell(ref["blurry"][m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3)))
             + " | – | – |",
         ]
         for phase in ("pretrain", *METHODS):
@@ -424,7 +420,7 @@ def markdown(result: dict[str, Any]) -> str:
                 continue
             mean = evaluation[set_name]["mean"]
             train = result["training"][phase]["train_seconds"]
-            cells = [_fmt(mean[m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3))]
+            cells = [cell(mean[m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3))]
             lines.append(f"| {LABELS[phase]} | " + " | ".join(cells) + f" | {mean['seconds']:.2f} | {train:.0f} |")
         lines += ["", f"Sharp targets' NIQE: {ref['sharp_niqe']:.3f}.", ""]
     lines += [
@@ -445,7 +441,7 @@ def markdown(result: dict[str, Any]) -> str:
             m = evaluation[set_name]["mean"]
             ratio = m["toward_blurry_deblurred"] / m["toward_blurry_sharp"] if m["toward_blurry_sharp"] else None
             cells = [
-                _fmt(m[k], 5)
+                cell(m[k], 5)
                 for k in (
                     "move_blurry",
                     "move_deblurred",
@@ -455,7 +451,7 @@ def markdown(result: dict[str, Any]) -> str:
                     "toward_blurry_pseudo_sharp",
                 )
             ]
-            lines.append(f"| {LABELS[phase]} | {set_name} | " + " | ".join(cells) + f" | {_fmt(ratio, 2)} |")
+            lines.append(f"| {LABELS[phase]} | {set_name} | " + " | ".join(cells) + f" | {cell(ratio, 2)} |")
     lines += ["", "During training (validation crops; M_R alone until the reblurring loss starts):", ""]
     lines += [
         "| model | iteration | val PSNR | toward deblurred | toward sharp | ratio |",
@@ -467,8 +463,8 @@ def markdown(result: dict[str, Any]) -> str:
             sharp = row.get("val/reblur_toward_blurry_sharp")
             ratio = deblurred / sharp if deblurred is not None and sharp else None
             lines.append(
-                f"| {LABELS[phase]} | {row['iteration']:.0f} | {row['val/psnr']:.2f} | {_fmt(deblurred, 5)} | "
-                f"{_fmt(sharp, 5)} | {_fmt(ratio, 2)} |"
+                f"| {LABELS[phase]} | {row['iteration']:.0f} | {row['val/psnr']:.2f} | {cell(deblurred, 5)} | "
+                f"{cell(sharp, 5)} | {cell(ratio, 2)} |"
             )
     adaptations = result.get("adaptation") or {}
     if adaptations:
@@ -487,7 +483,7 @@ def markdown(result: dict[str, Any]) -> str:
         for model, adaptation in adaptations.items():
             for row in adaptation["rows"]:
                 better = row.get("better") or {}
-                cells = [_fmt(row[m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3))]
+                cells = [cell(row[m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3))]
                 counts = [str(better[m]) if m in better else "–" for m in ("lpips", "niqe")]
                 lines.append(
                     f"| {LABELS[model]} | {LABELS[adaptation['reblur_net_of']]} | {row['setting']} | "
