@@ -25,7 +25,10 @@ def synchronize(device: torch.device) -> None:
 
 
 class StepTimer(Callback):
-    """Wall-clock seconds of every training batch (CUDA work included)."""
+    """Wall-clock seconds of every training batch (CUDA work included).
+
+    The seconds travel in checkpoints, so that a resumed run adds to the batches timed before it stopped.
+    """
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
@@ -38,6 +41,12 @@ class StepTimer(Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         synchronize(pl_module.device)
         self.seconds.append(time.perf_counter() - self._start)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": list(self.seconds)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.seconds = [float(s) for s in state_dict["seconds"]]
 
 
 def cpu_name() -> str:

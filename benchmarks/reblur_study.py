@@ -51,11 +51,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
-from benchmarks.common import NOTES_MARKER, cell, code_version, cpu_name, write_report
+from benchmarks.common import NOTES_MARKER, StepTimer, cell, code_version, cpu_name, write_report
 from benchmarks.reblur_study_data import (
     GOPRO_TEST_SEQUENCES,
     GOPRO_TRAIN_SEQUENCES,
@@ -125,26 +125,6 @@ class StudyData(PairedDataModule):
         return self._lists[split]
 
 
-class TrainingClock(Callback):
-    """Wall-clock seconds spent in training batches, kept in checkpoints so that a resumed phase adds to it."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._start = 0.0
-
-    def on_train_batch_start(self, *args: Any) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, *args: Any) -> None:
-        self.seconds += time.perf_counter() - self._start
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.seconds = float(state_dict["seconds"])
-
-
 # -- the phases -----------------------------------------------------------------------------------
 def adam(lr: float) -> Any:
     return lambda params: torch.optim.Adam(params, lr=lr)
@@ -207,7 +187,7 @@ def train_phase(out: Path, phase: str, size: StudySize, data: StudyData, start: 
     if start_net is not None:
         module.deblur_net.load_state_dict(start_net.state_dict())
     steps = module.optimizer_steps_per_iteration
-    clock = TrainingClock()
+    clock = StepTimer()
     checkpoints = ModelCheckpoint(
         dirpath=folder / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=size.checkpoint_every * steps
     )
@@ -235,8 +215,8 @@ def train_phase(out: Path, phase: str, size: StudySize, data: StudyData, start: 
     record = {
         "phase": phase,
         "iterations": iterations,
-        "train_seconds": round(clock.seconds, 1),
-        "seconds_per_iteration": round(clock.seconds / iterations, 4),
+        "train_seconds": round(sum(clock.seconds), 1),
+        "seconds_per_iteration": round(sum(clock.seconds) / iterations, 4),
         "vgg_weight": vgg_weight or None,
         "loss": asdict(module.loss),
     }

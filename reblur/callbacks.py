@@ -125,6 +125,7 @@ class IntervalCheckpoint(Callback):
         self.every_minutes = every_minutes
         self._last_save = time.monotonic()
         self._batches = 0
+        self._saved_step = -1
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_save = time.monotonic()
@@ -143,8 +144,23 @@ class IntervalCheckpoint(Callback):
             self._save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Fitting can stop at max_steps between validations, where the ModelCheckpoint does not save.
-        self._save(trainer)
+        # Fitting can stop at max_steps between validations, where the ModelCheckpoint does not save; when it
+        # (or this callback) already saved at the final step, last.ckpt is current.
+        if trainer.global_step != self._saved_step and not self._model_checkpoint_saved_last(trainer):
+            self._save(trainer)
+
+    def _model_checkpoint_saved_last(self, trainer: pl.Trainer) -> bool:
+        callback = trainer.checkpoint_callback
+        return (
+            isinstance(callback, ModelCheckpoint)
+            and getattr(callback, "_last_global_step_saved", -1) == trainer.global_step
+            and bool(callback.last_model_path)
+            and Path(callback.last_model_path) == self.target(trainer)
+        )
+
+    def target(self, trainer: pl.Trainer) -> Path:
+        """``last.ckpt`` in :meth:`folder`."""
+        return self.folder(trainer) / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"
 
     def _save(self, trainer: pl.Trainer) -> None:
         folder = self.folder(trainer)
@@ -152,9 +168,13 @@ class IntervalCheckpoint(Callback):
         temporary = folder / f".interval-{os.getpid()}.ckpt.tmp"
         trainer.save_checkpoint(temporary)
         if trainer.is_global_zero:
-            os.replace(temporary, folder / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}")
+            os.replace(temporary, self.target(trainer))
+        if isinstance(trainer.checkpoint_callback, ModelCheckpoint):
+            # Otherwise the ModelCheckpoint, finding a last.ckpt it did not write, saves its own as last-v1.ckpt.
+            trainer.checkpoint_callback.last_model_path = str(self.target(trainer))
         trainer.strategy.barrier("interval_checkpoint")
         self._last_save = time.monotonic()
+        self._saved_step = trainer.global_step
 
     @staticmethod
     def folder(trainer: pl.Trainer) -> Path:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from deblur_core.image_io import read_image
+from reblur.callbacks import IntervalCheckpoint
 from reblur.cli import main
 from reblur.data import SyntheticPairsDataModule
 from reblur.lightning_cli import run
@@ -208,7 +209,9 @@ def test_test_scores_with_the_command_lines_conventions_not_the_checkpoints(tmp_
     assert set(cli.trainer.callback_metrics) >= {"test/psnr"} and "test/ssim" not in cli.trainer.callback_metrics
 
 
-def test_interval_checkpoint_saves_before_validation_and_resume_says_where_it_starts(tmp_path, capsys, caplog):
+def test_interval_checkpoint_saves_before_validation_and_resume_says_where_it_starts(
+    tmp_path, capsys, caplog, monkeypatch
+):
     root = tmp_path / "run"
     base = ["fit", "--config", TINY, "--trainer.default_root_dir", str(root), "--ckpt_path", "last"]
     base += ["--trainer.max_epochs", "10"]  # max_steps decides
@@ -225,6 +228,11 @@ def test_interval_checkpoint_saves_before_validation_and_resume_says_where_it_st
     stops = [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
     assert stops == ["`Trainer.fit` stopped: `max_steps=3` iterations reached (6 optimizer steps, 2 per iteration)."]
 
+    # Iteration 4 ends the second epoch: validation runs and the ModelCheckpoint saves last.ckpt, which the
+    # interval checkpoint does not write again.
+    saves = []
+    monkeypatch.setattr(IntervalCheckpoint, "_save", lambda self, trainer: saves.append(trainer.global_step))
     main([*base, "--trainer.max_steps", "4"])
     assert f"resuming from {last}" in capsys.readouterr().err
-    assert torch.load(last, weights_only=False)["global_step"] == 4 * 2
+    assert torch.load(last, weights_only=False)["global_step"] == 4 * 2 and saves == []
+    assert [p.name for p in (root / "checkpoints").glob("last*")] == ["last.ckpt"]  # no last-v1.ckpt beside it
