@@ -47,6 +47,8 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
                 array = np.asarray(im, dtype=np.float32)
             else:
                 array = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(f"image '{path}' is too large to open safely ({err}); downscale or crop it first") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(f"cannot read image '{path}': {err}") from err
     tensor = torch.from_numpy(np.ascontiguousarray(array))

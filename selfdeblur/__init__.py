@@ -15,6 +15,7 @@ _WHERE = {
     "SyntheticBlur": "data",
     "SelfDeblur": "lightning_module",
     "Compute": "options",
+    "FastMode": "options",
     "Generators": "options",
     "Optimization": "options",
     "TotalVariation": "options",

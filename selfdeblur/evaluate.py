@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_shift", type=float, default=LEVIN_MAX_SHIFT, help="alignment bound in px")
     parser.add_argument("--delta", action="store_true", help="also score non-blind deconvolution with the kernel")
     parser.add_argument("--smoothness", type=float, default=0.001, help="prior weight of the non-blind deconvolution")
+    parser.add_argument("--names", nargs="+", help="score only images matching these patterns, e.g. '*_01_kernel_*'")
     return parser
 
 

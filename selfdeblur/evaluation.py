@@ -18,6 +18,7 @@ Table 3) to ``output`` (default ``RESULTS/evaluation``); images without results 
 from __future__ import annotations
 
 import csv
+import fnmatch
 import statistics
 import sys
 from collections.abc import Sequence
@@ -48,6 +49,18 @@ PAPER_LEVIN = {
     "SelfDeblur": (33.07, 0.9313, 1.1968),
     "SelfDeblur-Delta": (33.32, 0.9438, 1.2509),
     "known kernel": (34.53, 0.9492, 1.0000),
+}
+# Ren et al., CVPR 2020, Table 4 (Lai et al.'s uniform set, Y channel): PSNR / SSIM per category and on average.
+PAPER_LAI = {
+    "SelfDeblur": {
+        "manmade": (20.35, 0.7543),
+        "natural": (22.05, 0.7092),
+        "people": (25.94, 0.8834),
+        "saturated": (16.35, 0.6364),
+        "text": (20.16, 0.7785),
+        "average": (20.97, 0.7524),
+    },
+    "SelfDeblur-Delta": {"average": (21.13, 0.7319)},
 }
 FIELDS = (
     "name",
@@ -156,17 +169,53 @@ def means(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def markdown(mean: dict[str, float], count: int, total: int, missing: Sequence[str], dataset: str = "levin") -> str:
+def lai_categories(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[int, float, float]]:
+    """``category -> (images, mean PSNR, mean SSIM)`` of Lai rows (names ``CATEGORY_NN_kernel_KK``), then
+    ``"average"`` over all rows."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(str(row["name"]).split("_")[0], []).append(row)
+    out = {
+        c: (len(g), statistics.fmean(r["psnr"] for r in g), statistics.fmean(r["ssim"] for r in g))
+        for c, g in sorted(groups.items())
+    }
+    if rows:
+        out["average"] = (
+            len(rows),
+            statistics.fmean(r["psnr"] for r in rows),
+            statistics.fmean(r["ssim"] for r in rows),
+        )
+    return out
+
+
+def markdown(
+    mean: dict[str, float],
+    count: int,
+    total: int,
+    missing: Sequence[str],
+    dataset: str = "levin",
+    categories: dict[str, tuple[int, float, float]] | None = None,
+) -> str:
     protocol = "Levin's protocol (15 px crop, sub-pixel alignment within the shift bound, PSNR peak 255, Wang's SSIM)"
     if dataset == "lai":
         lines = [
             f"Lai et al.'s set: {count} of {total} images scored (means, Y channel), {protocol}.",
             "",
-            "| method | PSNR (dB) | SSIM |",
-            "| --- | --- | --- |",
+            "| category | images | PSNR (dB) | SSIM | paper PSNR | paper SSIM |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
-        if "psnr" in mean:
-            lines.append(f"| SelfDeblur | {mean['psnr']:.2f} | {mean['ssim']:.4f} |")
+        paper = PAPER_LAI["SelfDeblur"]
+        for category, (n, psnr, ssim) in (categories or {}).items():
+            ref = paper.get(category)
+            refs = f"{ref[0]:.2f} | {ref[1]:.4f}" if ref else "– | –"
+            lines.append(f"| {category} | {n} | {psnr:.2f} | {ssim:.4f} | {refs} |")
+        if categories:
+            lines += [
+                "",
+                "The paper's average is over all 100 images; a subset's mean is comparable only per category "
+                f"(the paper's SelfDeblur-Delta average: {PAPER_LAI['SelfDeblur-Delta']['average'][0]:.2f} / "
+                f"{PAPER_LAI['SelfDeblur-Delta']['average'][1]:.4f}).",
+            ]
         if missing:
             lines += ["", f"Missing results ({len(missing)}): {', '.join(missing)}."]
         return "\n".join(lines) + "\n"
@@ -185,8 +234,8 @@ def markdown(mean: dict[str, float], count: int, total: int, missing: Sequence[s
         if keys[0] not in mean:
             continue
         values = [f"{mean[keys[0]]:.2f}", f"{mean[keys[1]]:.4f}", f"{mean[keys[2]]:.4f}" if keys[2] else "1.0000"]
-        paper = PAPER_LEVIN[method]
-        lines.append(f"| {method} | {' | '.join(values)} | {paper[0]:.2f} | {paper[1]:.4f} | {paper[2]:.4f} |")
+        levin = PAPER_LEVIN[method]
+        lines.append(f"| {method} | {' | '.join(values)} | {levin[0]:.2f} | {levin[1]:.4f} | {levin[2]:.4f} |")
     if "ssd_ratio" in mean:
         lines += ["", f"Levin et al.'s SSD ratio (CVPR 2009), mean: {mean['ssd_ratio']:.4f}."]
     if "kernel_similarity" in mean:
@@ -226,6 +275,7 @@ def evaluate(
     max_shift: float = LEVIN_MAX_SHIFT,
     delta: bool = False,
     smoothness: float = 0.001,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Score ``results`` (see the module docstring); returns rows, means and the missing names."""
     if dataset not in ("levin", "lai"):
@@ -240,6 +290,10 @@ def evaluate(
         raise UsageError(f"{', '.join(existing)} exist: give --overwrite to replace them, or another --output")
     root = data_root(folder, data, dataset)
     images = discover_levin(root) if dataset == "levin" else discover_lai(root)
+    if names:
+        images = [i for i in images if any(fnmatch.fnmatchcase(i.name, pattern) for pattern in names)]
+        if not images:
+            raise UsageError(f"--names {list(names)}: no image of the set matches")
     rows, missing = [], []
     for image in images:
         try:
@@ -257,7 +311,8 @@ def evaluate(
     mean = means(rows)
     write_csv(targets[0], rows, FIELDS)
     write_csv(targets[1], [{"images": len(rows), **mean}], ("images", *mean))
-    table = markdown(mean, len(rows), len(images), missing, dataset)
+    categories = lai_categories(rows) if dataset == "lai" else None
+    table = markdown(mean, len(rows), len(images), missing, dataset, categories)
     atomic_write_text(targets[2], table)
     print(table)
     return {"rows": rows, "means": mean, "missing": missing}

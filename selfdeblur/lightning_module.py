@@ -42,17 +42,30 @@ from torch import nn
 from deblur_core.blur import to_convolution_kernel
 from deblur_core.color import merge_luminance
 from selfdeblur.cuda_precision import cuda_float32_precision
-from selfdeblur.data import GroupBatch
+from selfdeblur.data import BlurryImage, GroupBatch
+from selfdeblur.full_resolution import deconvolve_photo
 from selfdeblur.losses import data_fidelity, learning_rate, total_variation
+from selfdeblur.memory_estimate import (
+    MemoryEstimate,
+    activation_bytes_per_pixel,
+    available_bytes,
+    estimate_peak_bytes,
+    gib,
+)
 from selfdeblur.networks.image_generator import SkipGenerator
 from selfdeblur.networks.kernel_generator import KernelGenerator, build_kernel_generator
 from selfdeblur.noise_level import estimate_noise_sigma
-from selfdeblur.options import Compute, Generators, Optimization, TotalVariation
+from selfdeblur.options import Compute, FastMode, Generators, Optimization, TotalVariation
 from selfdeblur.problem import DeblurProblem, Estimate, make_problem
 from selfdeblur.problem_batch import ProblemBatch
+from selfdeblur.reduced_problem import ReductionPlan, kernel_to_full_scale, plan_reduction, reduce_image
 from selfdeblur.result import DeblurResult
 from selfdeblur.strategy import NAME as STRATEGY_NAME
 from selfdeblur.strategy import IndependentRanks
+
+
+class NotEnoughMemoryError(ValueError):
+    """A group of images would need more memory than the device has (or the limit allows); raised before work."""
 
 
 class SelfDeblur(pl.LightningModule):
@@ -63,6 +76,8 @@ class SelfDeblur(pl.LightningModule):
         generators: the architectures of G_x and G_k and their inputs (:class:`Generators`).
         tv: the optional total-variation term (:class:`TotalVariation`).
         compute: how the steps are computed, same results up to rounding (:class:`Compute`).
+        fast: the fast mode for large images (:class:`FastMode`): the networks solve a reduced problem for the
+            kernel, and non-blind deconvolution makes the full-resolution image. Off by default (the paper's mode).
         seed: base seed; each image's initialisation depends only on it and the image's name.
 
     Example (three lines; :func:`selfdeblur.deblur` wraps the same):
@@ -83,14 +98,16 @@ class SelfDeblur(pl.LightningModule):
         tv: TotalVariation = TotalVariation(),
         compute: Compute = Compute(),
         seed: int = 0,
+        fast: FastMode = FastMode(),
     ) -> None:
         super().__init__()
         self.optimization, self.generators, self.tv, self.compute = optimization, generators, tv, compute
+        self.fast = fast
         self.seed = seed
         # Plain dicts: loggers show them, and checkpoints stay loadable with weights_only=True.
         self.save_hyperparameters(
             {"optimization": asdict(optimization), "generators": asdict(generators), "tv": asdict(tv)}
-            | {"compute": asdict(compute), "seed": seed}
+            | {"compute": asdict(compute), "seed": seed, "fast": asdict(fast)}
         )
         self.automatic_optimization = False
         self.steps = optimization.steps
@@ -102,6 +119,8 @@ class SelfDeblur(pl.LightningModule):
         self._started = 0.0
         self._latest: list[tuple[DeblurProblem, Estimate]] = []
         self._backend_settings = ExitStack()
+        # Fast-mode images of the current group: name -> (the full blurry image (C, H, W) on the CPU, its plan).
+        self._full_size: dict[str, tuple[torch.Tensor, ReductionPlan]] = {}
 
     # -- building ----------------------------------------------------------------------------
     def make_image_generator(self) -> nn.Module:
@@ -134,8 +153,20 @@ class SelfDeblur(pl.LightningModule):
                 "(or use fewer model.generators.image_channels)"
             )
 
+    def reduction_plan(self, height: int, width: int, kernel_size: int) -> ReductionPlan | None:
+        """The fast mode's reduction of an image of this size, or ``None`` when it is solved in the paper's mode."""
+        if not self.fast.applies_to(height, width):
+            return None
+        return plan_reduction(height, width, kernel_size, self.fast.max_kernel_size, self.fast.crop)
+
     def build_problem(self, name: str, blurry: torch.Tensor, kernel_size: int) -> DeblurProblem:
         height, width = blurry.shape[-2:]
+        plan = self.reduction_plan(height, width, kernel_size)
+        if plan is not None:
+            self._full_size[name] = (blurry.detach().float().cpu(), plan)
+            blurry, _ = reduce_image(blurry.detach().float().cpu(), plan, self.fast.saturation)
+            height, width = blurry.shape[-2:]
+            kernel_size = plan.kernel_size
         self.check_size(name, height, width, kernel_size)
         return make_problem(
             name,
@@ -178,9 +209,56 @@ class SelfDeblur(pl.LightningModule):
         # Lightning sets trainer.datamodule at run time without declaring it on the Trainer class.
         for image in getattr(self.trainer.datamodule, "images", []):  # type: ignore[attr-defined]
             height, width = image.size
-            self.check_size(image.source, height, width, image.kernel_size)
+            plan = self.reduction_plan(height, width, image.kernel_size)
+            if plan is None:
+                self.check_size(image.source, height, width, image.kernel_size)
+            else:
+                self.check_size(image.source, *plan.window_size, plan.kernel_size)
+        self.check_memory(getattr(self.trainer.datamodule, "images", []))  # type: ignore[attr-defined]
         if self.trainer.strategy.root_device.type == "cuda":
             self._backend_settings.enter_context(cuda_float32_precision(self.compute.float32_precision))
+
+    def estimate_memory(self, image: BlurryImage, baseline: int = 0) -> MemoryEstimate:
+        """The estimated peak memory of solving ``image`` (validated: its size is known) on this module's device
+        and precision (:mod:`selfdeblur.memory_estimate`)."""
+        assert image.size is not None  # the DataModule's setup records it
+        precision = str(self.trainer.precision) if self._trainer is not None else "32-true"
+        dtype = {"64": torch.float64, "bf16-true": torch.bfloat16, "16-true": torch.float16}.get(
+            precision.split("-")[0] if precision.startswith("64") else precision, torch.float32
+        )
+        per_pixel = activation_bytes_per_pixel(self.generators, dtype)
+        channels = 3  # colour or not, the deconvolution's estimate assumes the larger
+        return estimate_peak_bytes(*image.size, image.kernel_size, per_pixel, self.fast, baseline, channels)
+
+    def check_memory(self, images: list[BlurryImage]) -> None:
+        """Refuse, before any work, a group of images whose estimated peak exceeds ``compute.memory_limit_gb`` or
+        the device's free memory, naming the image, the figures and the option that makes it fit."""
+        device = self.trainer.strategy.root_device if self._trainer is not None else self.device
+        limit = self.compute.memory_limit_gb
+        free = int(limit * 2**30) if limit is not None else available_bytes(device)
+        if free is None or not images:
+            return
+        where = f"model.compute.memory_limit_gb = {limit}" if limit is not None else f"free on {device.type}"
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        n = getattr(datamodule, "images_per_group", 1)
+        for start in range(0, len(images), n):
+            group = images[start : start + n]
+            estimates = [self.estimate_memory(image) for image in group]
+            need = sum(e.total for e in estimates)
+            if need <= free:
+                continue
+            worst = max(zip(estimates, group), key=lambda pair: pair[0].total)
+            if worst[0].mode == "fast":
+                remedy = "a smaller --model.fast.crop or --model.fast.tile, or a larger --model.fast.max_kernel_size"
+            else:
+                remedy = "--model.fast.enabled true (estimate the kernel on a reduced problem)"
+            if len(group) > 1:
+                remedy += ", or --data.images_per_group 1"
+            raise NotEnoughMemoryError(
+                f"'{worst[1].source}' needs about {worst[0].describe()}"
+                + (f" (its group of {len(group)}: {gib(need)})" if len(group) > 1 else "")
+                + f", more than the {gib(free)} {where}; try {remedy}"
+            )
 
     def teardown(self, stage: str) -> None:
         self._backend_settings.close()  # the process's CUDA settings as they were before the fit
@@ -206,6 +284,7 @@ class SelfDeblur(pl.LightningModule):
         """Fresh generators for the group's images; optimisers reset to them."""
         if batch.step != 0 or len(batch.blurry) != len(batch.names):
             raise RuntimeError(f"group {batch.group} must start at step 0 with its images, got step {batch.step}")
+        self._full_size = {}
         problems: nn.Module = nn.ModuleList(
             [self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)]
         )
@@ -325,15 +404,28 @@ class SelfDeblur(pl.LightningModule):
 
     def finish_group(self, final_losses: list[float]) -> None:
         """Store the results of the current group (the estimates of its last step) and free it."""
-        seconds = time.perf_counter() - self._started
+        results = []
         for (name, image, kernel), loss in zip(self.snapshot(), final_losses):
-            self.finished.append(
-                DeblurResult(name, image.cpu(), kernel.cpu(), self.steps, loss, seconds, len(self.problems))
-            )
+            image, kernel = image.cpu(), kernel.cpu()
+            if name in self._full_size:
+                image, kernel = self.full_resolution(name, kernel)
+            results.append((name, image, kernel, loss))
+        seconds = time.perf_counter() - self._started
+        for name, image, kernel, loss in results:
+            self.finished.append(DeblurResult(name, image, kernel, self.steps, loss, seconds, len(self.problems)))
         # The last estimates stay available to callbacks (snapshot()) until the next group starts.
         self.problems = ProblemBatch([])
         for opt in self._optimizers():
             _reset(opt)
+
+    def full_resolution(self, name: str, kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fast mode: the reduced problem's kernel ``(k_s, k_s)`` at full scale, and the full-resolution image
+        ``(C, H, W)`` it deconvolves (:mod:`selfdeblur.full_resolution`)."""
+        blurry, plan = self._full_size.pop(name)
+        full_kernel = kernel_to_full_scale(kernel.float(), plan)
+        f = self.fast
+        image = deconvolve_photo(blurry, full_kernel, f.smoothness, f.saturation, f.tile, f.cg_iterations)
+        return image, full_kernel.float()
 
     def pop_finished(self) -> list[DeblurResult]:
         done, self.finished = self.finished, []

@@ -1,4 +1,5 @@
-"""SelfDeblur's options, in four groups: the optimisation, the generators, the TV term, and how it is computed.
+"""SelfDeblur's options, in five groups: the optimisation, the generators, the TV term, how it is computed, and
+the fast mode for large images.
 
 Each group is a frozen dataclass that checks its values when it is made, naming the option
 (``model.<group>.<field>``) in the error. In YAML and on the command line they nest under ``model``::
@@ -8,6 +9,7 @@ Each group is a frozen dataclass that checks its values when it is made, naming 
       generators: {image_channels: [128, 128, 128, 128, 128]}
       tv: {weight: auto}
       compute: {stack_problems: true}
+      fast: {enabled: auto}
       seed: 0
 
     selfdeblur fit --config configs/selfdeblur/levin.yaml --model.optimization.steps 2500
@@ -168,15 +170,72 @@ class Compute:
             ``"ieee"`` (float32 arithmetic: the same results as on the CPU up to rounding) or ``"tf32"``
             (tensor cores, faster on Ampere and newer GPUs); see :mod:`selfdeblur.cuda_precision`.
             No effect on the CPU.
+        memory_limit_gb: before any work, each group's estimated peak memory (:mod:`selfdeblur.memory_estimate`)
+            is checked against this many GiB of new memory, or by default (``null``) against what the device has
+            free (the CPU's available memory, the GPU's free memory); a group that would not fit is refused with
+            the estimate and the option that makes it fit.
     """
 
     stack_problems: bool = False
     memory_format: Literal["auto", "contiguous", "channels_last"] = "auto"
     blur_method: Literal["auto", "direct", "fft"] = "auto"
     float32_precision: Literal["ieee", "tf32"] = "ieee"
+    memory_limit_gb: float | None = None
 
     def __post_init__(self) -> None:
         group = "model.compute"
         _one_of(f"{group}.memory_format", self.memory_format, ("auto", "contiguous", "channels_last"))
         _one_of(f"{group}.blur_method", self.blur_method, ("auto", "direct", "fft"))
         _one_of(f"{group}.float32_precision", self.float32_precision, FLOAT32_PRECISIONS)
+        limit_ok = self.memory_limit_gb is None or self.memory_limit_gb > 0
+        check(f"{group}.memory_limit_gb", self.memory_limit_gb, limit_ok, "positive or null")
+
+
+@dataclass(frozen=True)
+class FastMode:
+    """The fast mode for large images: the kernel from a reduced problem, the image by non-blind deconvolution.
+
+    SelfDeblur's networks and losses solve a *reduced* problem: the photo downscaled until the kernel is at most
+    ``max_kernel_size`` pixels, and in it the ``crop x crop`` window with the most edges
+    (:mod:`selfdeblur.reduced_problem`). The kernel found there, brought back to full scale, deconvolves every
+    colour channel of the full photo with the hyper-Laplacian solver, in tiles, leaving saturated pixels out
+    (:mod:`selfdeblur.full_resolution`). The paper's mode (``enabled: false``) generates the whole image with
+    G_x, which costs time and memory in proportion to its pixels.
+
+    Args:
+        enabled: ``true``, ``false`` (the paper's mode), or ``"auto"``: for images of more than ``above_pixels``
+            pixels.
+        above_pixels: the size from which ``"auto"`` uses the fast mode.
+        max_kernel_size: downscale until the kernel is at most this wide (``null``: never downscale).
+        crop: side of the estimation window in downscaled pixels (``null``: the whole downscaled image).
+        smoothness: prior weight of the full-resolution deconvolution (``deconvSps.m``'s ``we``; Levin et al.
+            use 0.001-0.004, more for noisier photos).
+        saturation: pixel value from which a pixel counts as clipped and is left out of the deconvolution.
+        tile: side of the deconvolution's tiles in pixels (bounds its memory).
+        cg_iterations: conjugate-gradient iterations per solve of the deconvolution.
+    """
+
+    enabled: bool | Literal["auto"] = False
+    above_pixels: int = 300_000
+    max_kernel_size: int | None = 17
+    crop: int | None = 160
+    smoothness: float = 0.002
+    saturation: float = 0.98
+    tile: int = 1024
+    cg_iterations: int = 50
+
+    def __post_init__(self) -> None:
+        group = "model.fast"
+        check(f"{group}.enabled", self.enabled, self.enabled in (True, False, "auto"), "true, false or 'auto'")
+        check(f"{group}.above_pixels", self.above_pixels, self.above_pixels >= 0, ">= 0")
+        ok = self.max_kernel_size is None or (self.max_kernel_size >= 3 and self.max_kernel_size % 2 == 1)
+        check(f"{group}.max_kernel_size", self.max_kernel_size, ok, "an odd integer >= 3 or null")
+        check(f"{group}.crop", self.crop, self.crop is None or self.crop >= 16, ">= 16 or null")
+        check(f"{group}.smoothness", self.smoothness, self.smoothness > 0, "positive")
+        check(f"{group}.saturation", self.saturation, self.saturation > 0, "positive")
+        check(f"{group}.tile", self.tile, self.tile >= 64, ">= 64")
+        check(f"{group}.cg_iterations", self.cg_iterations, self.cg_iterations >= 1, ">= 1")
+
+    def applies_to(self, height: int, width: int) -> bool:
+        """Whether an ``height x width`` image is solved in the fast mode."""
+        return self.enabled is True or (self.enabled == "auto" and height * width > self.above_pixels)

@@ -19,7 +19,7 @@ solve runs conjugate gradients on the normal equations. The blur goes through FF
 (Lai et al.'s reach 75x75) cost no more than small ones.
 
 Images are ``(B, H, W)`` (or ``(H, W)``) in [0, 1] with kernels ``(B, k, k)`` (or ``(k, k)``), one
-per image; all of a batch share one size. Computations run in float64 on the inputs' device.
+per image; all of a batch share one size. Computations run in float64 (or ``dtype``) on the inputs' device.
 
 Example:
     >>> from deblur_core.blur import convolve_valid
@@ -73,17 +73,18 @@ def _conjugate_gradients(apply, b: torch.Tensor, x: torch.Tensor, iterations: in
     def dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return (u * v).sum(dim=(1, 2), keepdim=True)
 
+    tiny = torch.finfo(b.dtype).tiny
     r = b - apply(x)
     p = r.clone()
     rho = dot(r, r)
     for _ in range(iterations):
         ap = apply(p)
         denominator = dot(p, ap)
-        alpha = torch.where(denominator > 0, rho / denominator.clamp_min(1e-300), torch.zeros_like(rho))
+        alpha = torch.where(denominator > 0, rho / denominator.clamp_min(tiny), torch.zeros_like(rho))
         x = x + alpha * p
         r = r - alpha * ap
         rho_next = dot(r, r)
-        beta = torch.where(rho > 0, rho_next / rho.clamp_min(1e-300), torch.zeros_like(rho))
+        beta = torch.where(rho > 0, rho_next / rho.clamp_min(tiny), torch.zeros_like(rho))
         p = r + beta * p
         rho = rho_next
     return x
@@ -98,6 +99,8 @@ def deconvolve_sparse(
     cg_iterations: int = 200,
     weight_scale: float = 0.1,
     threshold: float = 0.01,
+    data_weight: torch.Tensor | None = None,
+    dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
     """Hyper-Laplacian non-blind deconvolution (see the module docstring).
 
@@ -111,14 +114,18 @@ def deconvolve_sparse(
         irls_steps: reweighted solves after the quadratic one.
         cg_iterations: conjugate-gradient iterations per solve (``max_it``).
         weight_scale, threshold: :math:`w_0` and :math:`\\epsilon` of the IRLS weights.
+        data_weight: per-pixel weights of the data term, the shape of ``blurry`` (``None``: all 1): the data
+            term becomes :math:`\\sum_i m_i ((h * x)_i - y_i)^2`; 0 leaves a pixel out (a saturated pixel, which
+            the blur model does not explain), and the prior fills in the latent pixels only it saw.
+        dtype: of the computation (float32 halves time and memory on large photos).
 
     Returns:
-        The latent image, ``(B, H + k - 1, W + k - 1)`` (or 2-D), float64; crop the centre ``H x W``
+        The latent image, ``(B, H + k - 1, W + k - 1)`` (or 2-D), in ``dtype``; crop the centre ``H x W``
         to compare with the blurry image's view.
     """
     single = blurry.dim() == 2
-    y = (blurry[None] if single else blurry).double()
-    h = (kernel[None] if kernel.dim() == 2 else kernel).double()
+    y = (blurry[None] if single else blurry).to(dtype)
+    h = (kernel[None] if kernel.dim() == 2 else kernel).to(dtype)
     if y.dim() != 3 or h.dim() != 3 or h.shape[-1] != h.shape[-2] or h.shape[0] not in (1, y.shape[0]):
         raise ValueError(
             f"blurry (B, H, W) and kernels (B, k, k) expected, got {tuple(blurry.shape)} and {tuple(kernel.shape)}"
@@ -133,11 +140,19 @@ def deconvolve_sparse(
     pad = (k - 1) // 2, k - 1 - (k - 1) // 2
     x = F.pad(y[:, None], (pad[0], pad[1], pad[0], pad[1]), mode="replicate")[:, 0]
     derivatives = [(torch.tensor(d, dtype=y.dtype, device=y.device), c) for d, c in _DERIVATIVES]
-    b = _blur_adjoint(y, filters)
+    m = None
+    if data_weight is not None:
+        m = (data_weight[None] if single else data_weight).to(y)
+        if m.shape != y.shape:
+            raise ValueError(
+                f"data_weight must have the shape of blurry {tuple(blurry.shape)}, got {tuple(data_weight.shape)}"
+            )
+    b = _blur_adjoint(y if m is None else m * y, filters)
 
     def solve(x: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
         def apply(v: torch.Tensor) -> torch.Tensor:
-            out = _blur_adjoint(_blur(v, filters), filters)
+            blurred = _blur(v, filters)
+            out = _blur_adjoint(blurred if m is None else m * blurred, filters)
             for (d, _), w in zip(derivatives, weights):
                 out = out + smoothness * _derivative_adjoint(w * _derivative(v, d), d)
             return out

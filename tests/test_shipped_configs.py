@@ -72,9 +72,18 @@ def new_key(command: str, key: str) -> str:
 CHANGED_ON_PURPOSE = {
     "data.init_args.verify": True,  # issue 15: data sets decode every file once at setup by default
 }
+# Per config (old key -> new value): issue 16 solves real.yaml's photos in the fast mode, on a compressed schedule.
+CHANGED_IN_CONFIG = {
+    "configs/selfdeblur/real.yaml": {"model.steps": 1000, "model.milestones": [500, 650, 850], "model.mse_steps": 250},
+}
+# Configs added after the regrouping, with no "before" to compare with.
+NEW_CONFIGS = {"configs/selfdeblur/lai_fast.yaml"}
 
 
-def new_value(key: str, value: Any) -> Any:
+def new_value(key: str, value: Any, command: str = "") -> Any:
+    for config, changes in CHANGED_IN_CONFIG.items():
+        if config in command.split() and key in changes:
+            return changes[key]
     if key in CHANGED_ON_PURPOSE:
         return CHANGED_ON_PURPOSE[key]
     if key == "model.y_channel":
@@ -108,9 +117,9 @@ def test_shipped_config_keeps_its_meaning(command, monkeypatch):
     monkeypatch.chdir(REPO)
     now = resolved(command)
     differences = {
-        key: (new_value(key, value), now.get(new_key(command, key), "<missing>"))
+        key: (new_value(key, value, command), now.get(new_key(command, key), "<missing>"))
         for key, value in BEFORE[command].items()
-        if now.get(new_key(command, key), "<missing>") != new_value(key, value)
+        if now.get(new_key(command, key), "<missing>") != new_value(key, value, command)
     }
     assert not differences, differences
 
@@ -119,4 +128,5 @@ def test_every_shipped_config_is_covered():
     configs = {arg for command in BEFORE for arg in command.split() if arg.startswith("configs/")}
     shipped = {str(p.relative_to(REPO)) for p in (REPO / "configs").rglob("*.yaml")}
     shipped -= {"configs/logger/wandb.yaml", "configs/trainer/ddp.yaml"}  # trainer/logger additions only
+    shipped -= NEW_CONFIGS
     assert shipped == configs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -95,9 +96,32 @@ class ResultWriter(Callback):
     def is_done(self, name: str) -> bool:
         return name in self.rows and all(p.is_file() for p in DeblurResult.paths(self._out_dir, name).values())
 
+    def check_output_folder(self, datamodule: SelfDeblurDataModule) -> None:
+        """Before any work: the output folder is writable and outside every input folder (a rerun would read its
+        outputs as inputs). Raises ``ValueError`` naming the folder."""
+        root = self._out_dir.expanduser().resolve()
+        sources = datamodule.source if isinstance(datamodule.source, list) else [datamodule.source]
+        for source in sources:
+            if source is None or not Path(source).expanduser().is_dir():
+                continue
+            folder = Path(source).expanduser().resolve()
+            if root == folder or folder in root.parents:
+                raise ValueError(
+                    f"output.dir '{self._out_dir}' is inside the input folder '{source}': a rerun would read the "
+                    "results as blurry images; choose an output folder outside it"
+                )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise ValueError(f"output.dir '{self._out_dir}' is not writable: {err.strerror or err}") from err
+
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         datamodule = _datamodule(trainer)
         self.root = Path(self.dir or trainer.default_root_dir)
+        self.check_output_folder(datamodule)
         self.rank, self.world_size = trainer.global_rank, trainer.world_size
         self.rows = self.read_summary()
         names = {image.name for image in datamodule.images}

@@ -10,6 +10,7 @@ optimisation step).
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,8 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         synthetic: solve one synthetic blurry image instead (see :class:`SyntheticBlur`).
         images_per_group: how many images are optimised together (each with its own networks).
         recursive: search folders recursively.
+        names: solve only the images whose name matches one of these shell-style patterns (``fnmatch``), e.g.
+            ``["*_01_kernel_*"]`` for the first image of each category and kernel of Lai et al.'s set.
 
     Example:
         >>> dm = SelfDeblurDataModule(synthetic=SyntheticBlur(size=32, kernel_size=5))
@@ -144,6 +147,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         synthetic: SyntheticBlur | None = None,
         images_per_group: int = 1,
         recursive: bool = False,
+        names: list[str] | None = None,
     ) -> None:
         super().__init__()
         if (images is None) == (synthetic is None):
@@ -157,6 +161,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         self.synthetic = synthetic
         self.images_per_group = images_per_group
         self.recursive = recursive
+        self.names = list(names) if names is not None else None
         self.images: list[BlurryImage] = []
         self.all_images: list[BlurryImage] = []
         self.skipped: list[str] = []
@@ -193,6 +198,11 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         unknown = set(self.kernel_sizes) - {i.name for i in found} - {p.name for p in paths}
         if unknown:
             raise UsageError(f"data.kernel_sizes names images that were not found: {sorted(unknown)}")
+        if self.names is not None:
+            unmatched = [p for p in self.names if not any(fnmatch.fnmatchcase(i.name, p) for i in found)]
+            if unmatched:
+                raise UsageError(f"data.names: no image matches {unmatched} in '{self.source}'")
+            found = [i for i in found if any(fnmatch.fnmatchcase(i.name, p) for p in self.names)]
         return found
 
     def _validate(self, image: BlurryImage) -> None:

@@ -135,7 +135,11 @@ def test_print_config_and_shipped_configs(capsys):
                 "host_memory:\n  enabled: true",
             ],
         ),
-        ("configs/selfdeblur/real.yaml", ["steps: 2500", "- 1600", "mse_steps: 500", "house: 51"]),
+        (
+            "configs/selfdeblur/real.yaml",
+            ["steps: 1000", "- 650", "mse_steps: 250", "house: 51", "fast:\n    enabled: auto"],
+        ),
+        ("configs/selfdeblur/lai_fast.yaml", ["layout: lai", "fast:\n    enabled: true", "crop: 160"]),
         ("configs/selfdeblur/demo.yaml", ["synthetic:"]),
     ]:
         with pytest.raises(SystemExit) as exit_info:

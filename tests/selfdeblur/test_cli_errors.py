@@ -73,3 +73,89 @@ def test_debug_shows_the_traceback(tmp_path):
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr and len(quiet.stderr.splitlines()) == 1
     assert loud.returncode == 1 and "Traceback (most recent call last)" in loud.stderr
     assert "FileNotFoundError: --results: no such folder" in loud.stderr
+
+
+def _photo_folder(tmp_path):
+    """A folder with one small grayscale image (Levin's, cropped) and a macOS resource fork beside it."""
+    from deblur_core.image_io import read_image, save_image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    save_image(folder / "a.png", read_image(REPO / "data" / "levin" / "im1_kernel1_img.png")[:, :40, :40])
+    (folder / "._a.png").write_bytes(b"\x00\x05\x16\x07 mac resource fork")
+    return folder
+
+
+def test_dot_files_beside_the_images_are_ignored(tmp_path, capsys):
+    folder = _photo_folder(tmp_path)
+    out = tmp_path / "out"
+    main(
+        [
+            "fit",
+            "--config",
+            TINY,
+            "--data.synthetic",
+            "null",
+            "--data.images",
+            str(folder),
+            "--data.kernel_size",
+            "5",
+            "--model.optimization.steps",
+            "1",
+            "--output.dir",
+            str(out),
+            *QUIET,
+        ]
+    )
+    assert sorted(p.name for p in out.glob("*.png")) == ["a_deblurred.png", "a_kernel.png"]
+
+
+@pytest.mark.parametrize("inside", [".", "results"])
+def test_an_output_folder_inside_the_input_folder_is_refused_before_any_work(tmp_path, capsys, inside):
+    folder = _photo_folder(tmp_path)
+    out = folder / inside
+    args = [
+        "fit",
+        "--config",
+        TINY,
+        "--data.synthetic",
+        "null",
+        "--data.images",
+        str(folder),
+        "--data.kernel_size",
+        "5",
+        "--output.dir",
+        str(out),
+        *QUIET,
+    ]
+    line = command_error(capsys, main, args, status=1)
+    assert line.startswith(f"selfdeblur: error: output.dir '{out}' is inside the input folder '{folder}'")
+    assert not list(folder.rglob("*_deblurred.png"))
+
+
+def test_an_unwritable_output_folder_is_found_before_any_work(tmp_path, capsys):
+    import os
+
+    if os.geteuid() == 0:
+        # root writes anywhere; a file in the way of the folder is refused for everyone.
+        out = tmp_path / "blocked" / "out"
+        (tmp_path / "blocked").write_text("a file, not a folder")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        out = locked / "out"
+    args = ["fit", "--config", TINY, "--output.dir", str(out), *QUIET]
+    line = command_error(capsys, main, args, status=1)
+    assert line.startswith(f"selfdeblur: error: output.dir '{out}' is not writable: ")
+
+
+def test_a_decompression_bomb_names_the_file(tmp_path, capsys):
+    from PIL import Image
+
+    huge = tmp_path / "huge.png"
+    # 20000 x 20000: above Pillow's limit of 2 x 89.5 megapixels. A 1-bit image keeps the file and the test small.
+    Image.new("1", (20000, 20000)).save(huge)
+    args = ["fit", "--config", TINY, "--data.synthetic", "null", "--data.images", str(huge), *QUIET]
+    line = command_error(capsys, main, args, status=1)
+    assert line.startswith(f"selfdeblur: error: image '{huge}' is too large to open safely (")
+    assert line.endswith("downscale or crop it first")

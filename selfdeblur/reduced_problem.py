@@ -1,0 +1,149 @@
+r"""The reduced problem of the fast mode: estimate the kernel on a smaller image, bring it back to full scale.
+
+SelfDeblur's cost grows with the pixels G_x generates (about 0.85 s per step at 271x271 on 2 CPU cores,
+docs/performance.md), so a 1280x720 photo takes hours at the paper's settings. The kernel, though, is a small
+object: the fast mode estimates it on a *reduced* blurry image and recovers the full-resolution image by
+non-blind deconvolution (:mod:`selfdeblur.full_resolution`). The SelfDeblur authors suggested the crop half of
+this to users who ran out of memory (csdwren/SelfDeblur issue #10: estimate on a 500x500 crop).
+
+The reduction, in two parts:
+
+1. **Downscale** by :math:`s = \min(1, k_{max} / k)` (antialiased bilinear): if
+   :math:`y = h * x`, then approximately :math:`D_s y = h_s * D_s x` with :math:`h_s` the kernel shrunk by
+   :math:`s`, of side :math:`k_s`, the smallest odd integer :math:`\ge s k`. Averaging also divides white noise's
+   standard deviation by about :math:`1/s`.
+2. **Crop** the window of ``crop x crop`` reduced pixels with the most edge content (sum of gradient magnitudes),
+   leaving out pixels near saturation, where the blur model does not hold.
+
+The kernel estimated at scale :math:`s` (convolution orientation, ``(k_s, k_s)``) is resampled to full scale by
+bilinear interpolation on a grid whose corner pixel centres keep their positions (pixel offset :math:`u` at full
+scale is offset :math:`s u` at the reduced scale), clipped at zero, centred into ``k x k`` and normalised to sum 1.
+
+Example:
+    >>> plan = plan_reduction(720, 1280, kernel_size=31, max_kernel_size=17, crop=160)
+    >>> plan.scale, plan.kernel_size, plan.size
+    (0.5483870967741935, 17, (395, 702))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from deblur_core.color import to_luma
+
+
+@dataclass(frozen=True)
+class ReductionPlan:
+    """How one image is reduced for kernel estimation.
+
+    ``scale``: reduced / full size (1: not downscaled); ``kernel_size``: odd kernel side at the reduced scale;
+    ``size``: ``(H, W)`` of the downscaled image; ``crop``: side of the estimation window in reduced pixels
+    (``None``: the whole downscaled image); ``full_kernel_size``: the kernel side asked for at full scale.
+    """
+
+    scale: float
+    kernel_size: int
+    size: tuple[int, int]
+    crop: int | None
+    full_kernel_size: int
+
+    @property
+    def window_size(self) -> tuple[int, int]:
+        """``(H, W)`` of the image the reduced problem solves."""
+        h, w = self.size
+        return (h, w) if self.crop is None else (min(h, self.crop), min(w, self.crop))
+
+
+def _odd_at_least(value: float) -> int:
+    n = max(1, math.ceil(value - 1e-9))
+    return n if n % 2 == 1 else n + 1
+
+
+def plan_reduction(
+    height: int, width: int, kernel_size: int, max_kernel_size: int | None, crop: int | None
+) -> ReductionPlan:
+    """The reduction of an ``height x width`` image whose kernel is at most ``kernel_size`` pixels.
+
+    ``max_kernel_size``: downscale until the kernel is at most this wide (``None``: do not downscale);
+    ``crop``: side of the estimation window (``None``: no crop; windows larger than the image take all of it).
+    """
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+    scale = 1.0 if max_kernel_size is None else min(1.0, max_kernel_size / kernel_size)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    reduced_kernel = kernel_size if scale == 1.0 else min(kernel_size, _odd_at_least(scale * kernel_size))
+    if crop is not None and crop >= max(size):
+        crop = None
+    return ReductionPlan(scale, reduced_kernel, size, crop, kernel_size)
+
+
+def downscale(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(C, H, W)`` -> ``(C, *size)`` by antialiased bilinear resampling (a triangle filter stretched by the
+    factor, which suppresses aliasing; constants and linear ramps are kept)."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+
+
+def edge_content(image: torch.Tensor, saturation: float = 0.98, margin: int = 0) -> torch.Tensor:
+    """Per-pixel gradient magnitude of the luma (``to_luma(..., "gray")``) of ``image`` ``(C, H, W)`` in [0, 1],
+    ``(H, W)``; zero within ``margin`` pixels of a pixel at or above ``saturation`` in any channel."""
+    luma = to_luma(image[None].float(), "gray")[0, 0] if image.shape[0] == 3 else image[0].float()
+    grad = torch.zeros_like(luma)
+    grad[:, :-1] += (luma[:, 1:] - luma[:, :-1]).abs()
+    grad[:-1, :] += (luma[1:, :] - luma[:-1, :]).abs()
+    saturated = (image >= saturation).any(dim=0).float()
+    if margin > 0 and bool(saturated.any()):
+        saturated = F.max_pool2d(saturated[None, None], 2 * margin + 1, stride=1, padding=margin)[0, 0]
+    return grad * (1 - saturated)
+
+
+def most_detailed_window(content: torch.Tensor, side: tuple[int, int]) -> tuple[int, int]:
+    """``(top, left)`` of the ``side`` window of ``content`` ``(H, W)`` with the largest sum (first on ties)."""
+    h, w = side
+    if h > content.shape[0] or w > content.shape[1]:
+        raise ValueError(f"window {side} is larger than the image {tuple(content.shape)}")
+    sums = F.avg_pool2d(content[None, None].double(), (h, w), stride=1)[0, 0]
+    index = int(torch.argmax(sums))
+    return divmod(index, sums.shape[1])
+
+
+def reduce_image(
+    blurry: torch.Tensor, plan: ReductionPlan, saturation: float = 0.98
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The image the reduced problem solves, ``(C, *plan.window_size)``, and the window's ``(top, left)`` in the
+    downscaled image. ``blurry``: ``(C, H, W)`` in [0, 1]."""
+    small = downscale(blurry, plan.size).clamp(0, 1)
+    if plan.crop is None:
+        return small, (0, 0)
+    h, w = plan.window_size
+    top, left = most_detailed_window(edge_content(small, saturation, plan.kernel_size), (h, w))
+    return small[:, top : top + h, left : left + w].contiguous(), (top, left)
+
+
+def kernel_to_full_scale(kernel: torch.Tensor, plan: ReductionPlan) -> torch.Tensor:
+    """The kernel estimated at ``plan.scale`` (``(k_s, k_s)``, convolution orientation) as a full-scale
+    ``(k, k)`` kernel summing to 1 (see the module docstring)."""
+    k_s = kernel.shape[-1]
+    if plan.scale == 1.0:
+        out = kernel.double().clamp_min(0)
+    else:
+        # Corner pixel centres are (k_s - 1) / 2 reduced pixels from the centre: (k_s - 1) / (2 s) full pixels.
+        side = 2 * round((k_s - 1) / (2 * plan.scale)) + 1
+        out = F.interpolate(kernel.double()[None, None], size=(side, side), mode="bilinear", align_corners=True)
+        out = out[0, 0].clamp_min(0)
+    k = plan.full_kernel_size
+    if out.shape[-1] > k:
+        start = (out.shape[-1] - k) // 2
+        out = out[start : start + k, start : start + k]
+    elif out.shape[-1] < k:
+        pad = (k - out.shape[-1]) // 2
+        out = F.pad(out, (pad, pad, pad, pad))
+    total = out.sum()
+    if not total > 0:
+        raise ValueError("the estimated kernel is zero everywhere")
+    return (out / total).to(kernel.dtype)
