@@ -69,7 +69,11 @@ def deblur(
         progress: show a progress bar.
         accelerator: Lightning accelerator (``"auto"`` picks a GPU when there is one).
         **model_options: arguments of :class:`SelfDeblur`: the option groups ``optimization``,
-            ``generators``, ``tv``, ``compute`` (:mod:`selfdeblur.options`) and ``seed``.
+            ``generators``, ``tv``, ``compute``, ``fast`` (:mod:`selfdeblur.options`) and ``seed``.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite (the result's ``status`` says at which step). A
+            finite but collapsed result is returned with ``status`` ``"collapsed: ..."`` and a warning.
     """
     if isinstance(image, SyntheticBlur):
         data = SelfDeblurDataModule(synthetic=image)
@@ -77,4 +81,7 @@ def deblur(
         data = SelfDeblurDataModule(images=[os.fspath(image)], kernel_size=kernel_size)
     model = SelfDeblur(**model_options)
     solver_trainer(accelerator, progress=progress).fit(model, datamodule=data)
-    return model.finished[0]
+    result = model.finished[0]
+    if result.failed:
+        raise FloatingPointError(f"SelfDeblur on '{data.images[0].source}': {result.status}")
+    return result

@@ -7,7 +7,7 @@ from typing import Any
 
 from deblur_core.devices import asks_for_several_processes
 from deblur_core.lightning_cli import OneLineErrorsCLI
-from selfdeblur.callbacks import LatentSnapshots, ResultWriter, SelfDeblurProgressBar
+from selfdeblur.callbacks import ImageCheckpoint, LatentSnapshots, ResultWriter, SelfDeblurProgressBar
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.host_memory import KeepFreedHostMemory
 from selfdeblur.lightning_module import SelfDeblur
@@ -22,8 +22,9 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 
 
 class SelfDeblurCLI(OneLineErrorsCLI):
-    """LightningCLI with SelfDeblur's result writer (``--output.*``), snapshots (``--snapshots.*``),
-    host memory policy on the CPU (``--host_memory.enabled``) and progress bar; only the ``fit`` subcommand."""
+    """LightningCLI with SelfDeblur's result writer (``--output.*``), in-progress state (``--resume.*``), snapshots
+    (``--snapshots.*``), host memory policy on the CPU (``--host_memory.enabled``) and progress bar; only the
+    ``fit`` subcommand."""
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -31,6 +32,8 @@ class SelfDeblurCLI(OneLineErrorsCLI):
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_lightning_class_args(ResultWriter, "output")
+        # After the writer: at a group's last step the results are written before its in-progress state goes.
+        parser.add_lightning_class_args(ImageCheckpoint, "resume")
         parser.add_lightning_class_args(LatentSnapshots, "snapshots")
         parser.add_lightning_class_args(KeepFreedHostMemory, "host_memory")
 

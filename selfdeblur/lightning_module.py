@@ -37,6 +37,7 @@ from typing import cast
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
 from deblur_core.blur import to_convolution_kernel
@@ -121,6 +122,8 @@ class SelfDeblur(pl.LightningModule):
         self._backend_settings = ExitStack()
         # Fast-mode images of the current group: name -> (the full blurry image (C, H, W) on the CPU, its plan).
         self._full_size: dict[str, tuple[torch.Tensor, ReductionPlan]] = {}
+        self._resume_step = 0  # steps of the current group restored from an in-progress state (solver_state)
+        self._failed: dict[str, str] = {}  # images of the current group whose loss became NaN or infinite: why
 
     # -- building ----------------------------------------------------------------------------
     def make_image_generator(self) -> nn.Module:
@@ -314,6 +317,47 @@ class SelfDeblur(pl.LightningModule):
         self._group = batch.group
         self._latest = []
         self._started = time.perf_counter()
+        self._resume_step = 0
+        self._failed = {}
+
+    # -- in-progress state (selfdeblur.callbacks.ImageCheckpoint) ------------------------------------------------
+    def settings(self) -> dict:
+        """What an image's result depends on besides the image: the options, the seed and the precision (not the
+        ``compute`` group, whose choices give the same result up to rounding)."""
+        precision = str(self.trainer.precision) if self._trainer is not None else "32-true"
+        return {key: value for key, value in self.hparams.items() if key != "compute"} | {"precision": precision}
+
+    def solver_state(self, steps_done: int) -> dict:
+        """Everything the current group's optimisation needs to continue after ``steps_done`` steps exactly as it
+        would have: the problems (G_x, G_k, their fixed inputs), the optimisers' states, the input-noise
+        generators, the TV weights, the elapsed seconds. Tensors and plain values only (``weights_only`` loads)."""
+        return {
+            "names": [p.name for p in self.problems],
+            "kernel_sizes": [p.kernel_size for p in self.problems],
+            "steps_done": steps_done,
+            "settings": self.settings(),
+            "problems": self.problems.state_dict(),
+            "optimizers": [_inner(opt).state_dict() for opt in self._optimizers()],
+            "noise": [g.get_state() for g in self._noise],
+            "tv_weights": list(self._tv_weights),
+            "failed": dict(self._failed),
+            "seconds": time.perf_counter() - self._started,
+        }
+
+    def load_solver_state(self, state: dict) -> None:
+        """Continue the group :meth:`start_group` has just built from ``state`` (of :meth:`solver_state`); the
+        steps before ``state["steps_done"]`` are then skipped."""
+        if state["names"] != [p.name for p in self.problems]:
+            raise ValueError(f"in-progress state of {state['names']} does not belong to this group")
+        self.problems.load_state_dict(state["problems"])
+        for opt, opt_state in zip(self._optimizers(), state["optimizers"]):
+            _inner(opt).load_state_dict(opt_state)
+        for generator, noise_state in zip(self._noise, state["noise"]):
+            generator.set_state(noise_state)
+        self._tv_weights = list(state["tv_weights"])
+        self._failed = dict(state.get("failed", {}))
+        self._started = time.perf_counter() - float(state["seconds"])
+        self._resume_step = int(state["steps_done"])
 
     def _perturbations(self) -> list[torch.Tensor | None]:
         std = self.generators.input_noise_std
@@ -346,20 +390,31 @@ class SelfDeblur(pl.LightningModule):
                 group["lr"] = learning_rate(group["base_lr"], step, schedule.milestones, schedule.gamma)
 
     def _check_finite(self, losses: list[torch.Tensor], step: int) -> list[float]:
+        """The losses' values; an image whose loss is NaN or infinite is marked failed (:attr:`_failed`): it drops
+        out of the optimisation, nothing is written for it, and the group's other images go on."""
         values = torch.stack([loss.detach() for loss in losses]).float().cpu().tolist()
         for problem, value in zip(self.problems, values):
-            if value != value or value in (float("inf"), float("-inf")):
-                raise FloatingPointError(
-                    f"SelfDeblur: the loss of image '{problem.name}' became {value} at step {step}; "
-                    "nothing was written for it. Try a lower model.optimization.lr_image / lr_kernel, or check the "
-                    "input."
+            finite = value == value and value not in (float("inf"), float("-inf"))
+            if not finite and problem.name not in self._failed:
+                self._failed[problem.name] = f"failed: the loss became {value} at step {step}"
+                rank_zero_warn(
+                    f"SelfDeblur: the loss of image '{problem.name}' became {value} at step {step}; nothing will be "
+                    "written for it (try a lower model.optimization.lr_image / lr_kernel, or check the input). "
+                    "The other images go on."
                 )
         return values
+
+    def _total(self, losses: list[torch.Tensor]) -> torch.Tensor | None:
+        """The sum of the losses of the images that have not failed (``None`` when all have)."""
+        kept = [loss for problem, loss in zip(self.problems, losses) if problem.name not in self._failed]
+        return torch.stack(kept).sum() if kept else None
 
     def training_step(self, batch: GroupBatch, batch_idx: int) -> None:
         if batch.idle:
             return  # this rank's share is done; the other ranks are still solving theirs
         step = batch.step
+        if step < self._resume_step:
+            return  # done before the run was stopped; the state after it was restored
         self._set_learning_rates(step)
         estimates = self.problems(self._perturbations())
         opts = self._optimizers()
@@ -373,8 +428,10 @@ class SelfDeblur(pl.LightningModule):
             ]
             self._check_finite(kernel_losses, step)
             opt_kernel.zero_grad(set_to_none=True)
-            self.manual_backward(torch.stack(kernel_losses).sum())
-            opt_kernel.step()
+            kernel_total = self._total(kernel_losses)
+            if kernel_total is not None:
+                self.manual_backward(kernel_total)
+                opt_kernel.step()
             # ... then G_x with the updated G_k fixed.
             with torch.no_grad():
                 filters = self.problems.filters()
@@ -385,8 +442,10 @@ class SelfDeblur(pl.LightningModule):
         losses = [self._loss(p, e, step, w) for p, e, w in zip(self.problems, estimates, self._tv_weights)]
         values = self._check_finite(losses, step)
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(torch.stack(losses).sum())
-        opt.step()
+        total = self._total(losses)
+        if total is not None:
+            self.manual_backward(total)
+            opt.step()
 
         self._latest = [(p, Estimate(*(t.detach() for t in e))) for p, e in zip(self.problems, estimates)]
         for problem, value in zip(self.problems, values):
@@ -407,12 +466,17 @@ class SelfDeblur(pl.LightningModule):
         results = []
         for (name, image, kernel), loss in zip(self.snapshot(), final_losses):
             image, kernel = image.cpu(), kernel.cpu()
-            if name in self._full_size:
+            if name in self._full_size and name not in self._failed:
                 image, kernel = self.full_resolution(name, kernel)
             results.append((name, image, kernel, loss))
         seconds = time.perf_counter() - self._started
         for name, image, kernel, loss in results:
-            self.finished.append(DeblurResult(name, image, kernel, self.steps, loss, seconds, len(self.problems)))
+            status = self._failed.get(name) or collapse(image, kernel) or "ok"
+            if status.startswith("collapsed"):
+                rank_zero_warn(f"SelfDeblur: image '{name}' {status}; its result is written but is likely wrong")
+            self.finished.append(
+                DeblurResult(name, image, kernel, self.steps, loss, seconds, len(self.problems), status)
+            )
         # The last estimates stay available to callbacks (snapshot()) until the next group starts.
         self.problems = ProblemBatch([])
         for opt in self._optimizers():
@@ -430,6 +494,17 @@ class SelfDeblur(pl.LightningModule):
     def pop_finished(self) -> list[DeblurResult]:
         done, self.finished = self.finished, []
         return done
+
+
+def collapse(image: torch.Tensor, kernel: torch.Tensor) -> str | None:
+    """Why a finite result looks collapsed, or ``None``: a kernel with at least 90% of its mass in one pixel (the
+    blur explained away) together with an image of which half the pixels or more sit at 0 or 1 (G_x saturated),
+    as large learning rates produce without any NaN. ``image`` ``(C, H, W)`` in [0, 1], ``kernel`` ``(k, k)``."""
+    peak = float(kernel.max() / kernel.sum().clamp_min(1e-12))
+    clipped = float(((image <= 1 / 255) | (image >= 254 / 255)).float().mean())
+    if kernel.numel() > 1 and peak >= 0.9 and clipped >= 0.5:
+        return f"collapsed: {peak:.0%} of the kernel in one pixel and {clipped:.0%} of the image at 0 or 1"
+    return None
 
 
 def _group(params: list[nn.Parameter], lr: float) -> dict:

@@ -24,6 +24,8 @@ class DeblurResult:
         final_loss: loss of the last step.
         seconds: wall-clock time of the optimisation (of the whole group when solved together).
         group_size: number of images optimised together with this one (itself included).
+        status: ``"ok"``; ``"collapsed: ..."`` (finite, but a one-pixel kernel and a saturated image: likely
+            wrong); ``"failed: ..."`` (the loss became NaN or infinite: nothing is written but the summary row).
     """
 
     name: str
@@ -33,6 +35,11 @@ class DeblurResult:
     final_loss: float
     seconds: float
     group_size: int = 1
+    status: str = "ok"
+
+    @property
+    def failed(self) -> bool:
+        return self.status.startswith("failed")
 
     @staticmethod
     def paths(directory: str | Path, name: str) -> dict[str, Path]:

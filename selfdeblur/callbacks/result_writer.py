@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 import os
 from pathlib import Path
@@ -13,7 +15,7 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_warn
 
 from deblur_core.color import to_luma
-from deblur_core.files import atomic_write_csv
+from deblur_core.files import atomic_write_csv, atomic_write_text
 from selfdeblur.callbacks.progress_bar import say
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.metrics import aligned_psnr, kernel_distance
@@ -36,7 +38,10 @@ SUMMARY_FIELDS = (
     "psnr_shift",
     "blurry_psnr_db",
     "kernel_distance",
+    "status",
+    "settings",
 )
+SETTINGS_FOLDER = "settings"  # <output>/settings/<id>.json: the settings a "settings" id stands for
 
 
 class ResultWriter(Callback):
@@ -49,17 +54,31 @@ class ResultWriter(Callback):
     written under a temporary name and renamed, and the summary row comes last, so an image is
     *done* exactly when its row exists and its files are present.
 
-    When a run starts, images that are done are skipped (and kept), unless ``overwrite`` is set.
+    When a run starts, images that are done are skipped (and kept), unless ``overwrite`` is set. Each row records
+    the settings its image was solved with (``settings``: an id of the options, seed, precision and kernel size,
+    spelled out in ``settings/<id>.json``), and ``status``: ``ok``, ``collapsed: ...`` (written, likely wrong), or
+    ``failed: ...`` (the loss became NaN or infinite; nothing written, solved again by the next run). A run with
+    failed images ends with an error once the others are done.
 
     Args:
         dir: output folder (``None``: the trainer's ``default_root_dir``).
         overwrite: solve and rewrite images that are already done.
         max_shift: shift range of the comparison with the ground truth.
+        keep_different: keep (and skip) images already done with other settings (kernel size, options, seed,
+            precision) than this run's; without it, or ``overwrite``, such a folder stops the run before any work.
     """
 
-    def __init__(self, dir: str | None = "results/selfdeblur", overwrite: bool = False, max_shift: int = 5) -> None:
+    def __init__(
+        self,
+        dir: str | None = "results/selfdeblur",
+        overwrite: bool = False,
+        max_shift: int = 5,
+        keep_different: bool = False,
+    ) -> None:
         self.dir = dir
         self.overwrite = overwrite
+        self.keep_different = keep_different
+        self.failed: list[str] = []
         self.max_shift = max_shift
         self.root = Path(dir) if dir else None
         self.rows: dict[str, dict[str, Any]] = {}
@@ -94,7 +113,35 @@ class ResultWriter(Callback):
         return rows
 
     def is_done(self, name: str) -> bool:
-        return name in self.rows and all(p.is_file() for p in DeblurResult.paths(self._out_dir, name).values())
+        row = self.rows.get(name)
+        if row is None or str(row.get("status") or "ok").startswith("failed"):
+            return False
+        return all(p.is_file() for p in DeblurResult.paths(self._out_dir, name).values())
+
+    def settings_id(self, pl_module: pl.LightningModule, kernel_size: int) -> str:
+        """The id of this run's settings for an image with ``kernel_size``; ``settings/<id>.json`` spells them out."""
+        settings = _settings(pl_module, kernel_size)
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        path = self._out_dir / SETTINGS_FOLDER / f"{key}.json"
+        if not path.is_file():
+            atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True, default=str) + "\n")
+        return key
+
+    def differences(self, row: dict[str, Any], pl_module: pl.LightningModule, kernel_size: int) -> list[str]:
+        """What differs between the settings a done image was solved with and this run's (empty: the same)."""
+        now = _settings(pl_module, kernel_size)
+        recorded = row.get("settings") or ""
+        path = self._out_dir / SETTINGS_FOLDER / f"{recorded}.json"
+        if recorded and path.is_file():
+            before = json.loads(path.read_text())
+        else:  # a summary from before settings were recorded: what its columns say
+            before = {"kernel_size": int(row["kernel_size"]), "model.optimization.steps": int(row["steps"])}
+            now = {key: now[key] for key in before}
+        return [
+            f"{key} {before.get(key, '-')} (now {now.get(key, '-')})"
+            for key in sorted(set(before) | set(now))
+            if before.get(key) != now.get(key)
+        ]
 
     def check_output_folder(self, datamodule: SelfDeblurDataModule) -> None:
         """Before any work: the output folder is writable and outside every input folder (a rerun would read its
@@ -126,6 +173,16 @@ class ResultWriter(Callback):
         self.rows = self.read_summary()
         names = {image.name for image in datamodule.images}
         done = set() if self.overwrite else {n for n in names if self.is_done(n)}
+        sizes = {image.name: image.kernel_size for image in datamodule.images}
+        changed = {n: self.differences(self.rows[n], pl_module, sizes[n]) for n in sorted(done)}
+        changed = {n: d for n, d in changed.items() if d}
+        if changed and not self.keep_different:
+            first, what = next(iter(changed.items()))
+            raise ValueError(
+                f"{len(changed)} of the images already solved in '{self.root}' were solved with other settings "
+                f"('{first}': {'; '.join(what[:4])}): give --output.overwrite true to solve them again, "
+                "--output.keep_different true to keep them, or another --output.dir"
+            )
         if done:
             datamodule.skip(done)
             say(trainer, f"{len(done)} of {len(names)} images already solved in '{self.root}': kept and skipped")
@@ -140,8 +197,12 @@ class ResultWriter(Callback):
             self.write(trainer, pl_module, result)
 
     def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, result: DeblurResult) -> None:
-        result.save(self._out_dir)
         image = _datamodule(trainer).image(result.name)
+        if result.failed:
+            for path in DeblurResult.paths(self._out_dir, result.name).values():
+                path.unlink(missing_ok=True)  # an earlier result of this image is not this run's
+        else:
+            result.save(self._out_dir)
         row: dict[str, Any] = {
             "name": result.name,
             "source": image.source,
@@ -156,9 +217,15 @@ class ResultWriter(Callback):
             "psnr_shift": "",
             "blurry_psnr_db": "",
             "kernel_distance": "",
+            "status": result.status,
+            "settings": self.settings_id(pl_module, image.kernel_size),
         }
         report = f"{result.name}: {result.steps} steps, loss {result.final_loss:.4g}, {result.seconds:.1f} s"
-        sharp = image.load_sharp()
+        if result.status != "ok":
+            report += f", {result.status}"
+        if result.failed:
+            self.failed.append(f"{result.name} ({result.status.removeprefix('failed: ')})")
+        sharp = None if result.failed else image.load_sharp()
         if sharp is not None:
             estimate, blurry = result.image, image.load()
             color = image.score_color
@@ -172,7 +239,7 @@ class ResultWriter(Callback):
             report += (
                 f", PSNR {psnr:.2f} dB (blurry input {blurry_psnr:.2f} dB; best integer shift within {self.max_shift})"
             )
-        true_kernel = image.load_true_kernel()
+        true_kernel = None if result.failed else image.load_true_kernel()
         if true_kernel is not None:
             distance = kernel_distance(result.kernel, true_kernel, self.max_shift)
             row["kernel_distance"] = f"{distance:.5f}"
@@ -199,6 +266,29 @@ class ResultWriter(Callback):
             trainer.strategy.barrier("selfdeblur summary merged")
         if self.written:
             say(trainer, f"wrote {self.written} image(s) to '{self.root}' (table: '{self._out_dir / 'summary.csv'}')")
+        if self.failed:
+            raise FloatingPointError(
+                f"{len(self.failed)} image(s) failed, the others were written: {'; '.join(self.failed[:3])}"
+                + (" ..." if len(self.failed) > 3 else "")
+                + f" (summary: '{self._out_dir / 'summary.csv'}'; a rerun solves them again)"
+            )
+
+
+def _settings(pl_module: pl.LightningModule, kernel_size: int) -> dict[str, Any]:
+    """Flat ``{"model.<group>.<option>": value, ..., "kernel_size": k}`` of what a result depends on."""
+    nested = cast("SelfDeblur", pl_module).settings()
+    flat: dict[str, Any] = {"kernel_size": kernel_size}
+    for group, values in nested.items():
+        if isinstance(values, dict):
+            flat |= {f"model.{group}.{key}": _plain(value) for key, value in values.items()}
+        else:
+            flat[f"model.{group}" if group != "precision" else "trainer.precision"] = _plain(values)
+    return flat
+
+
+def _plain(value: Any) -> Any:
+    """JSON's view of a value (tuples as lists), so that recorded and current settings compare equal."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _datamodule(trainer: pl.Trainer) -> SelfDeblurDataModule:

@@ -68,7 +68,7 @@ def make_folder(folder, names=("a", "b")):
     return folder
 
 
-def test_killed_run_resumes_and_keeps_finished_images(tmp_path, monkeypatch, capsys):
+def test_a_failed_image_does_not_stop_the_others_and_a_rerun_solves_only_it(tmp_path, monkeypatch, capsys):
     images = make_folder(tmp_path / "images")
     out = tmp_path / "out"
     options = [
@@ -84,28 +84,62 @@ def test_killed_run_resumes_and_keeps_finished_images(tmp_path, monkeypatch, cap
 
     def failing_loss(self, problem, estimate, step, tv_weight):
         loss = original(self, problem, estimate, step, tv_weight)
-        return loss * float("nan") if problem.name == "b" and step == 2 else loss
+        return loss * float("nan") if problem.name == "a" and step == 2 else loss
 
     monkeypatch.setattr(SelfDeblur, "_loss", failing_loss)
     args = ["fit", "--config", TINY, "--data.synthetic", "null", "--data.images", str(images), *options]
+    # a's loss becomes NaN: a fails, b (after it) is solved all the same, and the run then ends with an error.
     line = command_error(capsys, main, args, status=1)
-    assert line.startswith("selfdeblur: error: SelfDeblur: the loss of image 'b' became nan at step 2;")
-    assert set(summary(out)) == {"a"}
-    assert not list(out.glob("b_*")) and not list(out.glob(".*"))  # nothing partial for b
-    first = {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")}
+    assert line.startswith(
+        "selfdeblur: error: 1 image(s) failed, the others were written: a (the loss became nan at step 2)"
+    )
+    rows = summary(out)
+    assert rows["b"]["status"] == "ok" and rows["a"]["status"] == "failed: the loss became nan at step 2"
+    assert not list(out.glob("a_*")) and not list(out.glob(".*"))  # nothing partial for a
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("b_*")}
     assert len(first) == 3
 
     monkeypatch.setattr(SelfDeblur, "_loss", original)
     fit_images(images, *options)
-    assert set(summary(out)) == {"a", "b"}
-    assert {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")} == first  # kept, not redone
-    assert len(list(out.glob("b_*"))) == 3
+    assert {row["name"]: row["status"] for row in summary(out).values()} == {"a": "ok", "b": "ok"}
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("b_*")} == first  # kept, not redone
+    assert len(list(out.glob("a_*"))) == 3
 
     # Everything done: a third run solves nothing; --output.overwrite solves again.
     fit_images(images, *options)
-    assert {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")} == first
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("b_*")} == first
     fit_images(images, *options, "--output.overwrite", "true")
-    assert {p.name: p.stat().st_mtime_ns for p in out.glob("a_*")} != first
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("b_*")} != first
+
+
+def test_a_folder_solved_with_other_settings_stops_the_run_unless_asked(tmp_path, capsys):
+    images = make_folder(tmp_path / "images")
+    out = tmp_path / "out"
+    options = ["--output.dir", str(out), "--trainer.logger", "false"]
+    fit_images(images, "--data.kernel_size", "5", *options)
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("*_deblurred.png")}
+    args = ["fit", "--config", TINY, "--data.synthetic", "null", "--data.images", str(images), *options]
+    line = command_error(capsys, main, [*args, "--data.kernel_size", "7"], status=1)
+    assert line.startswith(f"selfdeblur: error: 2 of the images already solved in '{out}' were solved with other ")
+    assert "('a': kernel_size 5 (now 7))" in line and "--output.keep_different true" in line
+    line = command_error(capsys, main, [*args, "--data.kernel_size", "5", "--model.seed", "3"], status=1)
+    assert "model.seed 0 (now 3)" in line
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_deblurred.png")} == first  # nothing touched
+    fit_images(images, "--data.kernel_size", "7", *options, "--output.keep_different", "true")
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_deblurred.png")} == first  # kept
+    fit_images(images, "--data.kernel_size", "7", *options, "--output.overwrite", "true")
+    assert {row["kernel_size"] for row in summary(out).values()} == {"7"}
+
+
+def test_a_collapsed_result_is_flagged(tmp_path):
+    from selfdeblur.lightning_module import collapse
+
+    kernel = torch.zeros(5, 5)
+    kernel[2, 2] = 1
+    black_and_white = (torch.rand(1, 20, 20) > 0.5).float()
+    assert collapse(black_and_white, kernel).startswith("collapsed: 100% of the kernel in one pixel and 100% of")
+    assert collapse(torch.full((1, 20, 20), 0.5), kernel) is None  # a sharp input can have a one-pixel kernel
+    assert collapse(black_and_white, torch.full((5, 5), 1 / 25)) is None
 
 
 def test_colour_photo_gives_colour_result(tmp_path):

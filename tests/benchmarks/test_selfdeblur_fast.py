@@ -1,0 +1,71 @@
+"""benchmarks/selfdeblur_fast.py: the cases it makes, resuming from its JSON lines, and its table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.selfdeblur_fast import cases, done_names, main, report, sharp_photo
+
+
+def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
+    args = __import__("argparse").Namespace(
+        size="720x1280",
+        sharp=None,
+        images=1,
+        height=0,
+        width=0,
+        kernel_size=31,
+        kernel_seeds=[0, 1],
+        noise=[0.005, 0.02],
+        steps=1000,
+        max_kernel_size=17,
+        crop=160,
+        smoothness=0.002,
+        tv_weight="auto",
+    )
+    made = cases(args)
+    assert [c["name"] for c in made] == [
+        f"astronaut_720x1280_k31_seed{s}_noise{n}_tvauto" for n in ("0.005", "0.02") for s in (0, 1)
+    ]
+    assert {(c["height"], c["width"], c["tv_weight"]) for c in made} == {(720, 1280, "auto")}
+    lines = tmp_path / "out.jsonl"
+    lines.write_text(json.dumps({"name": made[0]["name"]}) + "\n")
+    assert done_names(lines) == {made[0]["name"]}
+
+
+def test_the_photo_covers_the_size_asked_for():
+    photo = sharp_photo("astronaut", 100, 300)  # astronaut is 512x512: cropped across, kept whole down
+    assert photo.shape == (3, 100, 300) and float(photo.min()) >= 0 and float(photo.max()) <= 1
+
+
+def test_the_table_shows_the_gain_over_the_blurry_image(tmp_path):
+    line = {
+        "name": "x",
+        "width": 1280,
+        "height": 720,
+        "kernel_size": 31,
+        "noise": 0.01,
+        "tv_weight": 0.0,
+        "seconds": 600.4,
+        "deconvolution_seconds": 90.2,
+        "peak_rss_mb": 2195,
+        "blurry": {"psnr": 23.0, "ssim": 0.78},
+        "fast_mode": {"psnr": 28.5, "ssim": 0.87},
+        "true_kernel": {"psnr": 37.8, "ssim": 0.95},
+        "kernel_similarity": 0.56,
+        "cpu": "AMD EPYC",
+        "threads": 2,
+        "torch": "2.14.1",
+        "code": "abc",
+    }
+    table = report([line], "cmd")
+    assert "| x | 1280x720 | 31 | 0.01 | 0.0 | 600 (90) | 2195 | 23.00 / 0.7800 | 28.50 / 0.8700 | " in table
+    assert "| +5.50 | 0.560 |" in table
+    source = tmp_path / "a.jsonl"
+    source.write_text(json.dumps(line) + "\n")
+    main(["--report", str(tmp_path / "r.md"), "--from", str(source)])
+    assert json.loads((tmp_path / "r.json").read_text())[0]["name"] == "x"
+    with pytest.raises(FileExistsError):
+        main(["--report", str(tmp_path / "r.md"), "--from", str(source)])

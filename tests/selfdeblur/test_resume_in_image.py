@@ -1,0 +1,77 @@
+"""A killed SelfDeblur run resumes inside the image it was solving (selfdeblur.callbacks.ImageCheckpoint)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.helpers import REPO
+from tests.helpers import SELFDEBLUR_TINY as TINY
+
+STEPS = 10
+
+
+def fit(out, *extra: str) -> subprocess.CompletedProcess:
+    args = [
+        "fit",
+        "--config",
+        TINY,
+        "--model.optimization.steps",
+        str(STEPS),
+        "--model.optimization.milestones",
+        "[5]",
+        "--output.dir",
+        str(out),
+        "--trainer.logger",
+        "false",
+        *extra,
+    ]
+    code = "import sys; from selfdeblur.cli import main; main(sys.argv[1:])"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, check=False)
+
+
+def test_a_run_killed_inside_an_image_resumes_where_it_was_and_ends_bit_for_bit_as_an_uninterrupted_one(tmp_path):
+    whole = fit(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+
+    out = tmp_path / "killed"
+    killed = fit(
+        out,
+        "--resume.every_n_steps",
+        "3",
+        "--trainer.callbacks+=tests.callbacks.ExitAtStep",
+        "--trainer.callbacks.init_args.step",
+        "7",
+    )
+    assert killed.returncode == 137
+    states = list((out / ".in_progress").glob("*.pt"))
+    assert len(states) == 1  # saved after steps 3 and 6, the last one kept
+    assert not (out / "summary.csv").exists()  # the image is not done, and not taken for done
+
+    resumed = fit(out)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from step 6" in resumed.stdout
+    assert not list((out / ".in_progress").glob("*"))  # removed once the image is written
+    name = "camera_k5_seed0"
+    for suffix in ("_kernel.npy",):
+        assert np.array_equal(np.load(tmp_path / "whole" / f"{name}{suffix}"), np.load(out / f"{name}{suffix}"))
+    assert (tmp_path / "whole" / f"{name}_deblurred.png").read_bytes() == (out / f"{name}_deblurred.png").read_bytes()
+
+
+def test_a_state_saved_with_other_settings_is_not_used(tmp_path):
+    out = tmp_path / "run"
+    killed = fit(
+        out,
+        "--resume.every_n_steps",
+        "2",
+        "--trainer.callbacks+=tests.callbacks.ExitAtStep",
+        "--trainer.callbacks.init_args.step",
+        "4",
+    )
+    assert killed.returncode == 137
+    other = fit(out, "--model.optimization.lr_image", "0.02")
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert "in-progress state made with other settings; from step 0" in other.stdout
+    assert "resuming" not in other.stdout
