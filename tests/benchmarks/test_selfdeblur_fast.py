@@ -20,14 +20,16 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
         kernel_seeds=[0, 1],
         noise=[0.005, 0.02],
         steps=1000,
-        max_kernel_size=17,
+        max_kernel_size=11,
         crop=160,
         smoothness=0.002,
         tv_weight="auto",
     )
     made = cases(args)
     assert [c["name"] for c in made] == [
-        f"astronaut_720x1280_k31_seed{s}_noise{n}_tvauto" for n in ("0.005", "0.02") for s in (0, 1)
+        f"astronaut_720x1280_k31_seed{s}_noise{n}_tvauto_mk11_crop160_we0.002"
+        for n in ("0.005", "0.02")
+        for s in (0, 1)
     ]
     assert {(c["height"], c["width"], c["tv_weight"]) for c in made} == {(720, 1280, "auto")}
     lines = tmp_path / "out.jsonl"
@@ -48,6 +50,7 @@ def test_the_table_shows_the_gain_over_the_blurry_image(tmp_path):
         "kernel_size": 31,
         "noise": 0.01,
         "tv_weight": 0.0,
+        "fast": {"max_kernel_size": 17, "crop": 160, "smoothness": 0.002},
         "seconds": 600.4,
         "deconvolution_seconds": 90.2,
         "peak_rss_mb": 2195,
@@ -61,7 +64,7 @@ def test_the_table_shows_the_gain_over_the_blurry_image(tmp_path):
         "code": "abc",
     }
     table = report([line], "cmd")
-    assert "| x | 1280x720 | 31 | 0.01 | 0.0 | 600 (90) | 2195 | 23.00 / 0.7800 | 28.50 / 0.8700 | " in table
+    assert "| x | 1280x720 | 31 | 0.01 | <= 17 | 0.0 | 600 (90) | 2195 | 23.00 / 0.7800 | 28.50 / 0.8700 | " in table
     assert "| +5.50 | 0.560 |" in table
     source = tmp_path / "a.jsonl"
     source.write_text(json.dumps(line) + "\n")

@@ -170,8 +170,8 @@ def test_fast_mode_solves_a_reduced_problem_and_returns_the_full_image_and_kerne
     model.build_problem = spy  # type: ignore[method-assign]
     data = _one_image_data(image)
     solver_trainer("cpu").fit(model, datamodule=data)
-    # 21 px at most 17: scale 17/21, 90 x 120 -> 73 x 97, a 32 x 32 window, a 17 px kernel.
-    assert sizes == [(32, 32, 17)]
+    # 21 px at most 11: scale 11/21, 90 x 120 -> 47 x 63, a 32 x 32 window, an 11 px kernel.
+    assert sizes == [(32, 32, 11)]
     result = model.finished[0]
     assert result.image.shape == (3, 90, 120) and result.kernel.shape == (21, 21)
     assert abs(float(result.kernel.sum()) - 1) < 1e-5

@@ -75,7 +75,7 @@ def test_the_estimate_grows_with_the_pixels_g_x_generates():
     fast = FastMode(enabled=True)
     photo = estimate_peak_bytes(720, 1280, 31, per_pixel, fast, baseline=0)
     huge = estimate_peak_bytes(3000, 4000, 51, per_pixel, fast, baseline=0)
-    assert photo.pixels == huge.pixels == (160 + 16) ** 2
+    assert photo.pixels == huge.pixels == (160 + 10) ** 2
     # Its deconvolution holds one tile of float32 maps per channel and the photo.
     margin = 2 * 51
     assert huge.deconvolution == DECONVOLUTION_MAPS * 4 * 3 * (1024 + 2 * margin) ** 2 + 4 * 3 * 3 * 3000 * 4000
