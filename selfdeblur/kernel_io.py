@@ -36,7 +36,8 @@ def save_kernel(png_path: str | os.PathLike, npy_path: str | os.PathLike, kernel
 
 
 def read_kernel(path: str | os.PathLike) -> torch.Tensor:
-    """Read a kernel from ``.npy`` (raw values) or an image (any scale); returns ``(k, k)`` summing to 1."""
+    """Read a kernel from ``.npy`` (raw values) or an image (any scale; grayscale, or RGB with three equal channels
+    as Lai et al.'s); returns ``(k, k)`` summing to 1."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
         if not path.is_file():
@@ -47,8 +48,14 @@ def read_kernel(path: str | os.PathLike) -> torch.Tensor:
             raise ImageReadError(f"cannot read kernel '{path}': {err}") from err
     else:
         kernel = read_image(path)
+        # Lai et al.'s release stores its kernels as RGB images with three equal channels.
+        if kernel.shape[0] == 3 and torch.equal(kernel[0], kernel[1]) and torch.equal(kernel[0], kernel[2]):
+            kernel = kernel[:1]
         if kernel.shape[0] != 1:
-            raise ImageReadError(f"kernel image '{path}' must be grayscale, got {kernel.shape[0]} channels")
+            raise ImageReadError(
+                f"kernel image '{path}' must be grayscale (or RGB with equal channels), got {kernel.shape[0]} "
+                "channels that differ"
+            )
         kernel = kernel[0]
     total = kernel.sum()
     if kernel.ndim != 2 or not torch.isfinite(total) or total <= 0 or (kernel < 0).any():

@@ -23,3 +23,15 @@ def test_kernel_files(tmp_path):
     np.save(tmp_path / "neg.npy", -np.ones((3, 3)))
     with pytest.raises(ImageReadError, match="neg.npy"):
         read_kernel(tmp_path / "neg.npy")
+
+
+def test_an_rgb_kernel_image_with_equal_channels_reads_as_lai_ships_it(tmp_path):
+    gray = np.zeros((5, 5), dtype=np.uint8)
+    gray[2, 1:4] = [60, 120, 60]
+    Image.fromarray(np.stack([gray] * 3, axis=-1)).save(tmp_path / "kernel_01.png")
+    kernel = read_kernel(tmp_path / "kernel_01.png")
+    assert kernel.shape == (5, 5) and torch.allclose(kernel[2, 1:4], torch.tensor([0.25, 0.5, 0.25]))
+    coloured = np.stack([gray, gray, gray // 2], axis=-1)
+    Image.fromarray(coloured).save(tmp_path / "odd.png")
+    with pytest.raises(ValueError, match="channels that differ"):
+        read_kernel(tmp_path / "odd.png")
