@@ -86,27 +86,16 @@ def _photo_folder(tmp_path):
     return folder
 
 
+def _folder_args(folder, out):
+    """``selfdeblur fit`` on the tiny config with ``folder``'s images (5 px kernels) into ``out``."""
+    images = ["--data.synthetic", "null", "--data.images", str(folder), "--data.kernel_size", "5"]
+    return ["fit", "--config", TINY, *images, "--output.dir", str(out), *QUIET]
+
+
 def test_dot_files_beside_the_images_are_ignored(tmp_path, capsys):
     folder = _photo_folder(tmp_path)
     out = tmp_path / "out"
-    main(
-        [
-            "fit",
-            "--config",
-            TINY,
-            "--data.synthetic",
-            "null",
-            "--data.images",
-            str(folder),
-            "--data.kernel_size",
-            "5",
-            "--model.optimization.steps",
-            "1",
-            "--output.dir",
-            str(out),
-            *QUIET,
-        ]
-    )
+    main([*_folder_args(folder, out), "--model.optimization.steps", "1"])
     assert sorted(p.name for p in out.glob("*.png")) == ["a_deblurred.png", "a_kernel.png"]
 
 
@@ -114,21 +103,7 @@ def test_dot_files_beside_the_images_are_ignored(tmp_path, capsys):
 def test_an_output_folder_inside_the_input_folder_is_refused_before_any_work(tmp_path, capsys, inside):
     folder = _photo_folder(tmp_path)
     out = folder / inside
-    args = [
-        "fit",
-        "--config",
-        TINY,
-        "--data.synthetic",
-        "null",
-        "--data.images",
-        str(folder),
-        "--data.kernel_size",
-        "5",
-        "--output.dir",
-        str(out),
-        *QUIET,
-    ]
-    line = command_error(capsys, main, args, status=1)
+    line = command_error(capsys, main, _folder_args(folder, out), status=1)
     assert line.startswith(f"selfdeblur: error: output.dir '{out}' is inside the input folder '{folder}'")
     assert not list(folder.rglob("*_deblurred.png"))
 
