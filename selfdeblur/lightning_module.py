@@ -122,7 +122,7 @@ class SelfDeblur(pl.LightningModule):
         self._backend_settings = ExitStack()
         # Fast-mode images of the current group: name -> (the full blurry image (C, H, W) on the CPU, its plan).
         self._full_size: dict[str, tuple[torch.Tensor, ReductionPlan]] = {}
-        self._resume_step = 0  # steps of the current group restored from an in-progress state (solver_state)
+        self.resumed_steps = 0  # steps of the current group restored from an in-progress state (solver_state)
         self._failed: dict[str, str] = {}  # images of the current group whose loss became NaN or infinite: why
 
     # -- building ----------------------------------------------------------------------------
@@ -226,9 +226,8 @@ class SelfDeblur(pl.LightningModule):
         and precision (:mod:`selfdeblur.memory_estimate`)."""
         assert image.size is not None  # the DataModule's setup records it
         precision = str(self.trainer.precision) if self._trainer is not None else "32-true"
-        dtype = {"64": torch.float64, "bf16-true": torch.bfloat16, "16-true": torch.float16}.get(
-            precision.split("-")[0] if precision.startswith("64") else precision, torch.float32
-        )
+        halves = {"bf16-true": torch.bfloat16, "16-true": torch.float16}
+        dtype = torch.float64 if precision.startswith("64") else halves.get(precision, torch.float32)
         per_pixel = activation_bytes_per_pixel(self.generators, dtype)
         channels = 3  # colour or not, the deconvolution's estimate assumes the larger
         return estimate_peak_bytes(*image.size, image.kernel_size, per_pixel, self.fast, baseline, channels)
@@ -252,7 +251,7 @@ class SelfDeblur(pl.LightningModule):
                 continue
             worst = max(zip(estimates, group), key=lambda pair: pair[0].total)
             if worst[0].mode == "fast":
-                remedy = "a smaller --model.fast.crop or --model.fast.tile, or a larger --model.fast.max_kernel_size"
+                remedy = "a smaller --model.fast.crop, --model.fast.tile or --model.fast.max_kernel_size"
             else:
                 remedy = "--model.fast.enabled true (estimate the kernel on a reduced problem)"
             if len(group) > 1:
@@ -317,7 +316,7 @@ class SelfDeblur(pl.LightningModule):
         self._group = batch.group
         self._latest = []
         self._started = time.perf_counter()
-        self._resume_step = 0
+        self.resumed_steps = 0
         self._failed = {}
 
     # -- in-progress state (selfdeblur.callbacks.ImageCheckpoint) ------------------------------------------------
@@ -357,7 +356,7 @@ class SelfDeblur(pl.LightningModule):
         self._tv_weights = list(state["tv_weights"])
         self._failed = dict(state.get("failed", {}))
         self._started = time.perf_counter() - float(state["seconds"])
-        self._resume_step = int(state["steps_done"])
+        self.resumed_steps = int(state["steps_done"])
 
     def _perturbations(self) -> list[torch.Tensor | None]:
         std = self.generators.input_noise_std
@@ -413,7 +412,7 @@ class SelfDeblur(pl.LightningModule):
         if batch.idle:
             return  # this rank's share is done; the other ranks are still solving theirs
         step = batch.step
-        if step < self._resume_step:
+        if step < self.resumed_steps:
             return  # done before the run was stopped; the state after it was restored
         self._set_learning_rates(step)
         estimates = self.problems(self._perturbations())

@@ -103,7 +103,7 @@ class ImageCheckpoint(Callback):
             # The results are written (the ResultWriter comes first): the state is no longer needed.
             path.unlink(missing_ok=True)
             return
-        if steps_done <= module._resume_step or not self._due(steps_done):
+        if steps_done <= module.resumed_steps or not self._due(steps_done):
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
