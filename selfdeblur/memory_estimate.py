@@ -18,9 +18,9 @@ Example:
     >>> from selfdeblur.options import FastMode, Generators
     >>> per_pixel = activation_bytes_per_pixel(Generators(image_channels=(8, 8), skip_channels=(4, 4),
     ...                                                   non_local_scales=0), torch.float32)
-    >>> estimate = estimate_peak_bytes(720, 1280, 31, per_pixel, FastMode(), baseline=0)
-    >>> estimate.pixels
-    921600
+    >>> estimate = estimate_peak_bytes(720, 1280, 31, per_pixel, FastMode(), baseline=0)  # the paper's mode
+    >>> estimate.pixels  # (720 + 30) x (1280 + 30)
+    982500
 """
 
 from __future__ import annotations
