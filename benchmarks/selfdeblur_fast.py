@@ -80,7 +80,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     from deblur_core import motion_blur
     from deblur_core.crop import center_crop
     from selfdeblur.api import solver_trainer
-    from selfdeblur.data import BlurryImage, SelfDeblurDataModule
+    from selfdeblur.data import BlurryImage, ImagesInMemory
     from selfdeblur.full_resolution import deconvolve_photo
     from selfdeblur.levin_protocol import kernel_similarity
     from selfdeblur.lightning_module import SelfDeblur
@@ -94,16 +94,12 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     fast = FastMode(enabled=True, **case["fast"])
     image = BlurryImage(case["name"], k, blurry, truth, kernel, description=case["name"])
 
-    class OneImage(SelfDeblurDataModule):
-        def _discover(self) -> list[BlurryImage]:
-            return [image]
-
     # What selfdeblur.deblur(...) does, with the image in memory.
     tv = TotalVariation(weight=case.get("tv_weight", 0.0))
     schedule = Optimization(steps=case["steps"], milestones=MILESTONES, mse_steps=MSE_STEPS)
     model = SelfDeblur(schedule, tv=tv, fast=fast)
     started = time.perf_counter()
-    solver_trainer("cpu").fit(model, datamodule=OneImage(images=case["name"]))
+    solver_trainer("cpu").fit(model, datamodule=ImagesInMemory([image]))
     seconds = time.perf_counter() - started
     result = model.finished[0]
     peak_mb = peak_rss_mb()  # of the solve (the scoring below is the benchmark's, not the user's)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from deblur_core.image_logging import log_images
+from deblur_core.save_schedule import SaveSchedule
 
 
 def image_panel(images: list[torch.Tensor]) -> torch.Tensor:
@@ -117,30 +117,19 @@ class IntervalCheckpoint(Callback):
     """
 
     def __init__(self, every_n_iterations: int | None = None, every_minutes: float | None = 10.0) -> None:
-        if every_n_iterations is not None and every_n_iterations < 1:
-            raise ValueError(f"every_n_iterations must be >= 1 or None, got {every_n_iterations}")
-        if every_minutes is not None and every_minutes <= 0:
-            raise ValueError(f"every_minutes must be > 0 or None, got {every_minutes}")
-        self.every_n_iterations = every_n_iterations
-        self.every_minutes = every_minutes
-        self._last_save = time.monotonic()
+        self.schedule = SaveSchedule(every_n_iterations, every_minutes, "every_n_iterations", "every_minutes")
         self._batches = 0
         self._saved_step = -1
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._last_save = time.monotonic()
+        self.schedule.restart()
         self._batches = 0
-
-    def _due(self) -> bool:
-        by_count = self.every_n_iterations is not None and self._batches % self.every_n_iterations == 0
-        by_time = self.every_minutes is not None and time.monotonic() - self._last_save >= 60 * self.every_minutes
-        return by_count or by_time
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         self._batches += 1
-        if self.every_n_iterations is None and self.every_minutes is None:
+        if not self.schedule.active:
             return
-        if trainer.strategy.broadcast(self._due(), src=0):
+        if trainer.strategy.broadcast(self.schedule.due(self._batches), src=0):
             self._save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -173,7 +162,7 @@ class IntervalCheckpoint(Callback):
             # Otherwise the ModelCheckpoint, finding a last.ckpt it did not write, saves its own as last-v1.ckpt.
             trainer.checkpoint_callback.last_model_path = str(self.target(trainer))
         trainer.strategy.barrier("interval_checkpoint")
-        self._last_save = time.monotonic()
+        self.schedule.saved()
         self._saved_step = trainer.global_step
 
     @staticmethod

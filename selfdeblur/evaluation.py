@@ -18,7 +18,6 @@ Table 3) to ``output`` (default ``RESULTS/evaluation``); images without results 
 from __future__ import annotations
 
 import csv
-import fnmatch
 import statistics
 import sys
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from deblur_core.color import rgb_to_y
 from deblur_core.crop import center_crop
 from deblur_core.files import atomic_write_csv, atomic_write_text
 from deblur_core.image_io import read_image
-from selfdeblur.data import BlurryImage, discover_lai, discover_levin, orient_true_kernel
+from selfdeblur.data import BlurryImage, discover_lai, discover_levin, orient_true_kernel, select_by_name
 from selfdeblur.levin_protocol import (
     LEVIN_MAX_SHIFT,
     align_upto_shift,
@@ -291,7 +290,7 @@ def evaluate(
     root = data_root(folder, data, dataset)
     images = discover_levin(root) if dataset == "levin" else discover_lai(root)
     if names:
-        images = [i for i in images if any(fnmatch.fnmatchcase(i.name, pattern) for pattern in names)]
+        images, _ = select_by_name(images, names)
         if not images:
             raise UsageError(f"--names {list(names)}: no image of the set matches")
     rows, missing = [], []

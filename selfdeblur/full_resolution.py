@@ -37,6 +37,11 @@ def saturation_mask(blurry: torch.Tensor, saturation: float) -> torch.Tensor:
     return 1 - near
 
 
+def tile_margin(kernel_size: int) -> int:
+    """Pixels of its neighbours each tile is solved with, on every side: ``2 k``."""
+    return 2 * kernel_size
+
+
 def tile_starts(length: int, tile: int) -> list[int]:
     """Starts of the tiles that cover ``range(length)`` in pieces of at most ``tile``."""
     return list(range(0, length, tile)) if length > tile else [0]
@@ -75,7 +80,7 @@ def deconvolve_photo(
     c, height, width = blurry.shape
     k = kernel.shape[0]
     half = (k - 1) // 2
-    margin = 2 * k
+    margin = tile_margin(k)
     weights = saturation_mask(blurry, saturation)
     out = torch.empty(c, height, width)
     for top in tile_starts(height, tile):

@@ -59,7 +59,7 @@ from selfdeblur.noise_level import estimate_noise_sigma
 from selfdeblur.options import Compute, FastMode, Generators, Optimization, TotalVariation
 from selfdeblur.problem import DeblurProblem, Estimate, make_problem
 from selfdeblur.problem_batch import ProblemBatch
-from selfdeblur.reduced_problem import ReductionPlan, kernel_to_full_scale, plan_reduction, reduce_image
+from selfdeblur.reduced_problem import ReductionPlan, fast_mode_plan, kernel_to_full_scale, reduce_image
 from selfdeblur.result import DeblurResult
 from selfdeblur.strategy import NAME as STRATEGY_NAME
 from selfdeblur.strategy import IndependentRanks
@@ -156,24 +156,19 @@ class SelfDeblur(pl.LightningModule):
                 "(or use fewer model.generators.image_channels)"
             )
 
-    def reduction_plan(self, height: int, width: int, kernel_size: int) -> ReductionPlan | None:
-        """The fast mode's reduction of an image of this size, or ``None`` when it is solved in the paper's mode."""
-        if not self.fast.applies_to(height, width):
-            return None
-        return plan_reduction(height, width, kernel_size, self.fast.max_kernel_size, self.fast.crop)
-
     def build_problem(self, name: str, blurry: torch.Tensor, kernel_size: int) -> DeblurProblem:
+        blurry = blurry.detach().float().cpu()
         height, width = blurry.shape[-2:]
-        plan = self.reduction_plan(height, width, kernel_size)
+        plan = fast_mode_plan(self.fast, height, width, kernel_size)
         if plan is not None:
-            self._full_size[name] = (blurry.detach().float().cpu(), plan)
-            blurry, _ = reduce_image(blurry.detach().float().cpu(), plan, self.fast.saturation)
+            self._full_size[name] = (blurry, plan)
+            blurry, _ = reduce_image(blurry, plan, self.fast.saturation)
             height, width = blurry.shape[-2:]
             kernel_size = plan.kernel_size
         self.check_size(name, height, width, kernel_size)
         return make_problem(
             name,
-            blurry.detach().float().cpu(),
+            blurry,
             kernel_size,
             self.make_image_generator,
             self.make_kernel_generator,
@@ -212,7 +207,7 @@ class SelfDeblur(pl.LightningModule):
         # Lightning sets trainer.datamodule at run time without declaring it on the Trainer class.
         for image in getattr(self.trainer.datamodule, "images", []):  # type: ignore[attr-defined]
             height, width = image.size
-            plan = self.reduction_plan(height, width, image.kernel_size)
+            plan = fast_mode_plan(self.fast, height, width, image.kernel_size)
             if plan is None:
                 self.check_size(image.source, height, width, image.kernel_size)
             else:

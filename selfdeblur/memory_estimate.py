@@ -32,8 +32,9 @@ from dataclasses import dataclass
 
 import torch
 
+from selfdeblur.full_resolution import tile_margin
 from selfdeblur.options import FastMode, Generators
-from selfdeblur.reduced_problem import plan_reduction
+from selfdeblur.reduced_problem import fast_mode_plan
 
 # Fitted on the CPU in fp32 (docs/results/selfdeblur_fast.md, "memory"): the measured growth of the peak with the
 # pixels, over the counted bytes per pixel (some saved maps are freed during the backward pass before the largest
@@ -139,11 +140,11 @@ def estimate_peak_bytes(
     """The peak of solving one ``height x width`` image with a ``kernel_size`` kernel (see the module docstring);
     ``per_pixel`` from :func:`activation_bytes_per_pixel`, ``baseline`` the bytes in use before the work."""
     deconvolution = 0
-    if fast.applies_to(height, width):
-        plan = plan_reduction(height, width, kernel_size, fast.max_kernel_size, fast.crop)
+    plan = fast_mode_plan(fast, height, width, kernel_size)
+    if plan is not None:
         h, w = plan.window_size
         pixels = (h + plan.kernel_size - 1) * (w + plan.kernel_size - 1)
-        margin = 2 * kernel_size
+        margin = tile_margin(kernel_size)
         tile_h, tile_w = min(height, fast.tile) + 2 * margin, min(width, fast.tile) + 2 * margin
         deconvolution = DECONVOLUTION_MAPS * 4 * channels * tile_h * tile_w + 4 * 3 * channels * height * width
         mode = "fast"

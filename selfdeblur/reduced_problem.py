@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from deblur_core.color import to_luma
+from selfdeblur.options import FastMode
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,14 @@ def plan_reduction(
     if crop is not None and crop >= max(size):
         crop = None
     return ReductionPlan(scale, reduced_kernel, size, crop, kernel_size)
+
+
+def fast_mode_plan(fast: FastMode, height: int, width: int, kernel_size: int) -> ReductionPlan | None:
+    """The reduction ``fast`` makes of an ``height x width`` image, or ``None`` when it is solved in the paper's
+    mode."""
+    if not fast.applies_to(height, width):
+        return None
+    return plan_reduction(height, width, kernel_size, fast.max_kernel_size, fast.crop)
 
 
 def downscale(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -11,6 +11,11 @@ from deblur_core.image_io import save_image
 from selfdeblur.kernel_io import save_kernel
 
 
+def is_failure(status: str) -> bool:
+    """Whether a result's ``status`` (also as the summary table records it) says the image failed."""
+    return status.startswith("failed")
+
+
 @dataclass
 class DeblurResult:
     """A solved image.
@@ -39,7 +44,7 @@ class DeblurResult:
 
     @property
     def failed(self) -> bool:
-        return self.status.startswith("failed")
+        return is_failure(self.status)
 
     @staticmethod
     def paths(directory: str | Path, name: str) -> dict[str, Path]:

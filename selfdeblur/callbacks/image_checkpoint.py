@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -12,6 +10,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from deblur_core.files import atomic_write
+from deblur_core.save_schedule import SaveSchedule
 from selfdeblur.callbacks.progress_bar import say
 from selfdeblur.callbacks.result_writer import ResultWriter
 from selfdeblur.data import GroupBatch
@@ -41,14 +41,10 @@ class ImageCheckpoint(Callback):
     """
 
     def __init__(self, every_n_steps: int | None = None, every_minutes: float | None = 10.0) -> None:
-        if every_n_steps is not None and every_n_steps < 1:
-            raise ValueError(f"resume.every_n_steps must be >= 1 or null, got {every_n_steps}")
-        if every_minutes is not None and every_minutes <= 0:
-            raise ValueError(f"resume.every_minutes must be > 0 or null, got {every_minutes}")
-        self.every_n_steps = every_n_steps
-        self.every_minutes = every_minutes
+        self.schedule = SaveSchedule(
+            every_n_steps, every_minutes, "resume.every_n_steps", "resume.every_minutes", none="null"
+        )
         self.folder: Path | None = None
-        self._last_save = time.monotonic()
 
     # -- where ----------------------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -67,7 +63,7 @@ class ImageCheckpoint(Callback):
         if not isinstance(batch, GroupBatch) or batch.idle or batch.step != 0:
             return
         module = cast("SelfDeblur", pl_module)
-        self._last_save = time.monotonic()
+        self.schedule.restart()
         path = self.path(batch.names)
         if not path.is_file():
             return
@@ -86,11 +82,6 @@ class ImageCheckpoint(Callback):
         say(trainer, f"{', '.join(batch.names)}: resuming from step {state['steps_done']} ('{path}')")
 
     # -- save -----------------------------------------------------------------------------------------
-    def _due(self, steps_done: int) -> bool:
-        by_count = self.every_n_steps is not None and steps_done % self.every_n_steps == 0
-        by_time = self.every_minutes is not None and time.monotonic() - self._last_save >= 60 * self.every_minutes
-        return by_count or by_time
-
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, *args: Any
     ) -> None:
@@ -103,10 +94,8 @@ class ImageCheckpoint(Callback):
             # The results are written (the ResultWriter comes first): the state is no longer needed.
             path.unlink(missing_ok=True)
             return
-        if steps_done <= module.resumed_steps or not self._due(steps_done):
+        if steps_done <= module.resumed_steps or not self.schedule.due(steps_done):
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(module.solver_state(steps_done), temporary)
-        os.replace(temporary, path)
-        self._last_save = time.monotonic()
+        state = module.solver_state(steps_done)
+        atomic_write(path, lambda temporary: torch.save(state, temporary))
+        self.schedule.saved()

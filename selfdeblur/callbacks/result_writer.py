@@ -19,7 +19,7 @@ from deblur_core.files import atomic_write_csv, atomic_write_text
 from selfdeblur.callbacks.progress_bar import say
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.metrics import aligned_psnr, kernel_distance
-from selfdeblur.result import DeblurResult
+from selfdeblur.result import DeblurResult, is_failure
 
 if TYPE_CHECKING:
     from selfdeblur.lightning_module import SelfDeblur
@@ -114,7 +114,7 @@ class ResultWriter(Callback):
 
     def is_done(self, name: str) -> bool:
         row = self.rows.get(name)
-        if row is None or str(row.get("status") or "ok").startswith("failed"):
+        if row is None or is_failure(str(row.get("status") or "ok")):
             return False
         return all(p.is_file() for p in DeblurResult.paths(self._out_dir, name).values())
 

@@ -1,12 +1,13 @@
 """The images SelfDeblur solves: discovery, validation, and the DataModule that serves them."""
 
-from selfdeblur.data.datamodule import GroupBatch, GroupSteps, SelfDeblurDataModule
+from selfdeblur.data.datamodule import GroupBatch, GroupSteps, ImagesInMemory, SelfDeblurDataModule
 from selfdeblur.data.discovery import (
     LAI_KERNEL_SIZES,
     LEVIN_KERNEL_SIZES,
     discover_files,
     discover_lai,
     discover_levin,
+    select_by_name,
 )
 from selfdeblur.data.images import BlurryImage, SyntheticBlur
 from selfdeblur.data.kernel_orientation import orient_true_kernel
@@ -17,10 +18,12 @@ __all__ = [
     "BlurryImage",
     "GroupBatch",
     "GroupSteps",
+    "ImagesInMemory",
     "SelfDeblurDataModule",
     "SyntheticBlur",
     "discover_files",
     "discover_lai",
     "discover_levin",
     "orient_true_kernel",
+    "select_by_name",
 ]

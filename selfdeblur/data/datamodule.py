@@ -10,11 +10,10 @@ optimisation step).
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -25,6 +24,7 @@ from selfdeblur.data.discovery import (
     discover_files,
     discover_lai,
     discover_levin,
+    select_by_name,
     sidecar_kernel_size,
     validate_kernel_size,
 )
@@ -199,10 +199,9 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         if unknown:
             raise UsageError(f"data.kernel_sizes names images that were not found: {sorted(unknown)}")
         if self.names is not None:
-            unmatched = [p for p in self.names if not any(fnmatch.fnmatchcase(i.name, p) for i in found)]
+            found, unmatched = select_by_name(found, self.names)
             if unmatched:
                 raise UsageError(f"data.names: no image matches {unmatched} in '{self.source}'")
-            found = [i for i in found if any(fnmatch.fnmatchcase(i.name, p) for p in self.names)]
         return found
 
     def _validate(self, image: BlurryImage) -> None:
@@ -268,3 +267,23 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         groups, idle = self.rank_share(trainer.global_rank, trainer.world_size)
         dataset = GroupSteps(groups, steps, [position[g[0].name] for g in groups], len(self.all_images), idle)
         return DataLoader(dataset, batch_size=None, sampler=InOrder(dataset), num_workers=0)
+
+
+class ImagesInMemory(SelfDeblurDataModule):
+    """:class:`SelfDeblurDataModule` over images already in memory (:class:`BlurryImage` with tensors), as a
+    Python caller or a benchmark has them; ``options`` are the other arguments of the DataModule.
+
+    Example:
+        >>> image = BlurryImage("photo", 5, torch.rand(3, 40, 40))
+        >>> dm = ImagesInMemory([image])
+        >>> dm.setup("fit")
+        >>> dm.images[0].size
+        (40, 40)
+    """
+
+    def __init__(self, images: Sequence[BlurryImage], **options: Any) -> None:
+        super().__init__(images="<in memory>", **options)
+        self.in_memory = list(images)
+
+    def _discover(self) -> list[BlurryImage]:
+        return list(self.in_memory)

@@ -3,6 +3,7 @@ and the kernel size of each image (the benchmark tables, ``<stem>.json`` sidecar
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Sequence
@@ -125,6 +126,14 @@ def discover_lai(root: str | Path) -> list[BlurryImage]:
     if not images:
         raise ValueError(f"data.images: no Lai images (CATEGORY_NN_kernel_KK.png) in '{blurry_dir}'")
     return images
+
+
+def select_by_name(images: Sequence[BlurryImage], patterns: Sequence[str]) -> tuple[list[BlurryImage], list[str]]:
+    """The images whose name matches one of the shell-style ``patterns`` (``fnmatch``, case-sensitive), in their
+    order, and the patterns that match none of them."""
+    selected = [i for i in images if any(fnmatch.fnmatchcase(i.name, p) for p in patterns)]
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(i.name, p) for i in images)]
+    return selected, unmatched
 
 
 def sidecar_kernel_size(path: Path) -> int | None:

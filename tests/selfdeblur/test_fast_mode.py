@@ -10,9 +10,9 @@ import torch
 
 from deblur_core.blur import convolve_valid
 from deblur_core.motion_blur import random_motion_kernel
-from selfdeblur import FastMode, Generators, Optimization, SelfDeblur, SelfDeblurDataModule
+from selfdeblur import FastMode, Generators, Optimization, SelfDeblur
 from selfdeblur.api import solver_trainer
-from selfdeblur.data import BlurryImage
+from selfdeblur.data import BlurryImage, ImagesInMemory
 from selfdeblur.full_resolution import deconvolve_photo, saturation_mask
 from selfdeblur.reduced_problem import (
     ReductionPlan,
@@ -168,7 +168,7 @@ def test_fast_mode_solves_a_reduced_problem_and_returns_the_full_image_and_kerne
         return problem
 
     model.build_problem = spy  # type: ignore[method-assign]
-    data = _one_image_data(image)
+    data = ImagesInMemory([image])
     solver_trainer("cpu").fit(model, datamodule=data)
     # 21 px at most 11: scale 11/21, 90 x 120 -> 47 x 63, a 32 x 32 window, an 11 px kernel.
     assert sizes == [(32, 32, 11)]
@@ -183,11 +183,3 @@ def test_auto_uses_the_fast_mode_above_the_size():
     assert FastMode(enabled=True).applies_to(10, 10) and not FastMode().applies_to(10_000, 10_000)
     with pytest.raises(ValueError, match="model.fast.max_kernel_size"):
         FastMode(max_kernel_size=8)
-
-
-def _one_image_data(image: BlurryImage) -> SelfDeblurDataModule:
-    class OneImage(SelfDeblurDataModule):
-        def _discover(self) -> list[BlurryImage]:
-            return [image]
-
-    return OneImage(images="<in memory>")

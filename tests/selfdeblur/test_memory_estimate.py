@@ -19,7 +19,7 @@ from tests.helpers import SELFDEBLUR_TINY as TINY
 MEASURE = """
 import json, resource, sys, torch
 from selfdeblur.api import solver_trainer
-from selfdeblur.data import BlurryImage, SelfDeblurDataModule
+from selfdeblur.data import BlurryImage, ImagesInMemory
 from selfdeblur.lightning_module import SelfDeblur
 from selfdeblur.memory_estimate import process_resident_bytes
 from selfdeblur.options import FastMode, Optimization
@@ -28,13 +28,9 @@ height, width, k, fast = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), s
 image = BlurryImage("probe", k, torch.rand(3, height, width, generator=torch.Generator().manual_seed(0)))
 image.size = (height, width)
 
-class One(SelfDeblurDataModule):
-    def _discover(self):
-        return [image]
-
 model = SelfDeblur(Optimization(steps=1, milestones=()), fast=FastMode(enabled=fast, cg_iterations=5))
 estimate = model.estimate_memory(image, baseline=process_resident_bytes())
-solver_trainer("cpu").fit(model, datamodule=One(images="probe"))
+solver_trainer("cpu").fit(model, datamodule=ImagesInMemory([image]))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"estimate": estimate.total, "peak": peak, "baseline": estimate.baseline}))
 """
