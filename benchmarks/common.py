@@ -4,9 +4,7 @@ memory, the code version."""
 from __future__ import annotations
 
 import platform
-import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from deblur_core.files import atomic_write_text
+from deblur_core.process_memory import peak_resident_bytes
 
 
 def synchronize(device: torch.device) -> None:
@@ -61,9 +60,8 @@ def cpu_name() -> str:
 
 
 def peak_rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux, bytes on macOS.
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+    """This process's peak resident memory so far, in MiB (not its parent's: see deblur_core.process_memory)."""
+    return peak_resident_bytes() / 2**20
 
 
 def code_version() -> str | None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from dataclasses import dataclass
 
 import torch
@@ -101,15 +100,6 @@ def activation_bytes_per_pixel(generators: Generators, dtype: torch.dtype = torc
     largest = max(seen.values(), default=0)
     out.mean().backward()
     return (sum(seen.values()) + 2 * largest) / (side * side)
-
-
-def process_resident_bytes() -> int:
-    """This process's resident memory now (Linux ``/proc/self/statm``; 0 where unknown)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def available_bytes(device: torch.device) -> int | None:

@@ -17,11 +17,11 @@ from tests.helpers import SELFDEBLUR_TINY as TINY
 # One image solved for one step in a fresh process: its estimate (baseline = its resident memory just before the
 # fit) and its measured peak resident memory.
 MEASURE = """
-import json, resource, sys, torch
+import json, sys, torch
+from deblur_core.process_memory import peak_resident_bytes, resident_bytes
 from selfdeblur.api import solver_trainer
 from selfdeblur.data import BlurryImage, ImagesInMemory
 from selfdeblur.lightning_module import SelfDeblur
-from selfdeblur.memory_estimate import process_resident_bytes
 from selfdeblur.options import FastMode, Optimization
 
 height, width, k, fast = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "fast"
@@ -29,9 +29,9 @@ image = BlurryImage("probe", k, torch.rand(3, height, width, generator=torch.Gen
 image.size = (height, width)
 
 model = SelfDeblur(Optimization(steps=1, milestones=()), fast=FastMode(enabled=fast, cg_iterations=5))
-estimate = model.estimate_memory(image, baseline=process_resident_bytes())
+estimate = model.estimate_memory(image, baseline=resident_bytes())
 solver_trainer("cpu").fit(model, datamodule=ImagesInMemory([image]))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = peak_resident_bytes()
 print(json.dumps({"estimate": estimate.total, "peak": peak, "baseline": estimate.baseline}))
 """
 
