@@ -39,6 +39,7 @@ from deblur_core.ssim import ssim_map
 LEVIN_BORDER = 15
 LEVIN_MAX_SHIFT = 10
 LEVIN_SHIFT_STEP = 0.25
+SHIFTS_AT_ONCE = 9
 
 
 @dataclass
@@ -102,11 +103,13 @@ def align_upto_shift(
     window = x[border - m : h - border + m, border - m : w - border + m]  # MATLAB's I1 crop
     shifts = torch.linspace(-max_shift, max_shift, count, dtype=torch.float64)
     offsets = shifts + m  # index into the window of the truth's first pixel, per shift
-    across = _sample_1d(window, offsets, cw, dim=1)  # (S_x, rows, cw)
     ssd = torch.empty(count, count, dtype=torch.float64)  # [y-shift, x-shift]
+    # A few shifted copies at a time: all 81 x 81 of a 1024x1024 image at once would hold gigabytes.
     for j in range(count):
-        moved = _sample_1d(across[j], offsets, ch, dim=0)  # (S_y, ch, cw) at x-shift j
-        ssd[:, j] = ((moved - core) ** 2).sum(dim=(1, 2))
+        across = _sample_1d(window, offsets[j : j + 1], cw, dim=1)[0]  # (rows, cw) at x-shift j
+        for first in range(0, count, SHIFTS_AT_ONCE):
+            moved = _sample_1d(across, offsets[first : first + SHIFTS_AT_ONCE], ch, dim=0)  # (S, ch, cw)
+            ssd[first : first + SHIFTS_AT_ONCE, j] = ((moved - core) ** 2).sum(dim=(1, 2))
     # MATLAB: ssdem(i, j) with i the x-shift; find() scans column-major, i.e. i (x) fastest.
     flat = int(torch.argmin(ssd.reshape(-1)))
     iy, ix = divmod(flat, count)
