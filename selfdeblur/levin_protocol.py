@@ -39,7 +39,6 @@ from deblur_core.ssim import ssim_map
 LEVIN_BORDER = 15
 LEVIN_MAX_SHIFT = 10
 LEVIN_SHIFT_STEP = 0.25
-SHIFTS_AT_ONCE = 9
 
 
 @dataclass
@@ -54,19 +53,15 @@ class Aligned:
     ssd: float
 
 
-def _sample_1d(x: torch.Tensor, offsets: torch.Tensor, length: int, dim: int) -> torch.Tensor:
-    """``out[s, ..., i, ...] = x[..., offsets[s] + i, ...]`` along ``dim`` with linear interpolation for
-    fractional offsets (``offsets`` within ``[0, x.shape[dim] - length]``); a new leading shift dimension."""
-    base = torch.floor(offsets)
-    frac = (offsets - base).to(x.dtype)
-    index = base.long()[:, None] + torch.arange(length, device=x.device)[None, :]  # (S, length)
-    upper = torch.clamp(index + 1, max=x.shape[dim] - 1)  # its weight is 0 wherever the clamp acts
-    x = x.movedim(dim, -1)
-    lo = x[..., index].movedim(-2, 0)  # (S, ..., length)
-    hi = x[..., upper].movedim(-2, 0)
-    view = (-1,) + (1,) * (lo.dim() - 1)
-    out = (1 - frac).view(view) * lo + frac.view(view) * hi
-    return out.movedim(-1, dim + 1)
+def _shift_1d(x: torch.Tensor, offset: float, length: int, dim: int) -> torch.Tensor:
+    """``out[..., i, ...] = x[..., offset + i, ...]`` along ``dim``, linearly interpolated for a fractional
+    ``offset`` (within ``[0, x.shape[dim] - length]``). Slices, not gathers: the 81 x 81 shifts of a photo stay fast."""
+    base = math.floor(offset)
+    frac = offset - base
+    lower = x.narrow(dim, base, length)
+    if frac == 0:
+        return lower
+    return (1 - frac) * lower + frac * x.narrow(dim, base + 1, length)
 
 
 def align_upto_shift(
@@ -104,17 +99,15 @@ def align_upto_shift(
     shifts = torch.linspace(-max_shift, max_shift, count, dtype=torch.float64)
     offsets = shifts + m  # index into the window of the truth's first pixel, per shift
     ssd = torch.empty(count, count, dtype=torch.float64)  # [y-shift, x-shift]
-    # A few shifted copies at a time: all 81 x 81 of a 1024x1024 image at once would hold gigabytes.
-    for j in range(count):
-        across = _sample_1d(window, offsets[j : j + 1], cw, dim=1)[0]  # (rows, cw) at x-shift j
-        for first in range(0, count, SHIFTS_AT_ONCE):
-            moved = _sample_1d(across, offsets[first : first + SHIFTS_AT_ONCE], ch, dim=0)  # (S, ch, cw)
-            ssd[first : first + SHIFTS_AT_ONCE, j] = ((moved - core) ** 2).sum(dim=(1, 2))
+    for j, x_offset in enumerate(offsets.tolist()):
+        across = _shift_1d(window, x_offset, cw, dim=1)  # (rows, cw) at x-shift j
+        for i, y_offset in enumerate(offsets.tolist()):
+            ssd[i, j] = ((_shift_1d(across, y_offset, ch, dim=0) - core) ** 2).sum()
     # MATLAB: ssdem(i, j) with i the x-shift; find() scans column-major, i.e. i (x) fastest.
     flat = int(torch.argmin(ssd.reshape(-1)))
     iy, ix = divmod(flat, count)
-    rows = _sample_1d(window, offsets[ix : ix + 1], cw, dim=1)[0]
-    aligned = _sample_1d(rows, offsets[iy : iy + 1], ch, dim=0)[0]
+    rows = _shift_1d(window, float(offsets[ix]), cw, dim=1)
+    aligned = _shift_1d(rows, float(offsets[iy]), ch, dim=0).contiguous()
     return Aligned(aligned, core, (float(shifts[iy]), float(shifts[ix])), float(ssd[iy, ix]))
 
 
