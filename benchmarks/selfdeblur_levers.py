@@ -1,0 +1,141 @@
+"""The remaining CPU levers on SelfDeblur's step, timed against each other in one process: JSON.
+
+Usage::
+
+    python -m benchmarks.selfdeblur_levers --size 271 --rounds 3 --iterations 5 \\
+        --out docs/results/selfdeblur_levers_cpu.jsonl
+
+A step's time is almost all G_x (the paper's skip network, five scales of 128 channels) forward and backward on
+``(H + k - 1) x (W + k - 1)`` pixels: 271x271 for a Levin image with k = 17. This times exactly that work (G_x as
+``SelfDeblur`` builds it, channels_last as the CPU default, an MSE against a fixed target, ``backward``) in each
+variant:
+
+* ``fp32``: eager float32, the default path;
+* ``bf16``: eager under ``torch.autocast("cpu", torch.bfloat16)`` (convolutions and matrix products in bfloat16,
+  what ``--trainer.precision bf16-mixed`` gives);
+* ``compiled``: ``torch.compile`` of G_x in float32 (Inductor fuses BatchNorm, LeakyReLU and the elementwise
+  work into fewer passes over the full-resolution maps: the memory-bound lever).
+
+The variants run in turns (``--rounds`` rounds of ``--iterations`` timed iterations each, after one untimed
+warm-up iteration per variant, which holds the compile time), so the machine's drift touches all of them alike.
+The JSON line gives each variant's median seconds per iteration, its ratio to ``fp32`` from the same run, and how
+far its output and its gradient of the first convolution are from ``fp32``'s (relative L2): a quick check of
+what a precision costs, not the Levin quality check, which needs full solves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from benchmarks.common import code_version, cpu_name
+from selfdeblur.networks.image_generator import SkipGenerator
+from selfdeblur.options import Generators
+
+VARIANTS = ("fp32", "bf16", "compiled")
+
+
+def image_generator(generators: Generators) -> nn.Module:
+    return SkipGenerator(
+        in_channels=generators.input_channels,
+        out_channels=1,
+        down_channels=list(generators.image_channels),
+        skip_channels=list(generators.skip_channels),
+        non_local_scales=generators.non_local_scales,
+    ).to(memory_format=torch.channels_last)
+
+
+def iteration(variant: str, net: nn.Module, compiled: Callable, noise: torch.Tensor, target: torch.Tensor):
+    """One forward and backward; the output and the first convolution's gradient (for the comparison)."""
+    net.zero_grad(set_to_none=True)
+    if variant == "bf16":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = net(noise)
+    else:
+        out = (compiled if variant == "compiled" else net)(noise)
+    loss = torch.nn.functional.mse_loss(out.float(), target)
+    loss.backward()
+    first = next(p for p in net.parameters() if p.dim() == 4)
+    assert first.grad is not None
+    return out.detach().float(), first.grad.detach().clone()
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm().clamp_min(1e-30))
+
+
+def run(size: int, rounds: int, iterations: int, variants: Sequence[str], generators: Generators) -> dict[str, Any]:
+    torch.manual_seed(0)
+    net = image_generator(generators)
+    noise = (0.1 * torch.rand(1, generators.input_channels, size, size)).to(memory_format=torch.channels_last)
+    target = torch.rand(1, 1, size, size)
+    compiled = torch.compile(net) if "compiled" in variants else net
+    first_seconds, reference = {}, {}
+    for variant in variants:  # warm-up: allocations, autotuning, compilation
+        started = time.perf_counter()
+        reference[variant] = iteration(variant, net, compiled, noise, target)
+        first_seconds[variant] = round(time.perf_counter() - started, 2)
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        for variant in variants:
+            for _ in range(iterations):
+                started = time.perf_counter()
+                iteration(variant, net, compiled, noise, target)
+                times[variant].append(time.perf_counter() - started)
+    base = statistics.median(times["fp32"]) if "fp32" in times else None
+    out_ref, grad_ref = reference.get("fp32", (None, None))
+    result: dict[str, Any] = {"size": size, "rounds": rounds, "iterations": iterations, "variants": {}}
+    for variant in variants:
+        median = statistics.median(times[variant])
+        entry: dict[str, Any] = {
+            "median_s": round(median, 4),
+            "min_s": round(min(times[variant]), 4),
+            "first_iteration_s": first_seconds[variant],
+            "all_s": [round(t, 4) for t in times[variant]],
+        }
+        if base is not None:
+            entry["speedup_vs_fp32"] = round(base / median, 3)
+            out, grad = reference[variant]
+            entry["output_relative_error"] = relative(out, out_ref)
+            entry["gradient_relative_error"] = relative(grad, grad_ref)
+        result["variants"][variant] = entry
+    return result | {
+        "torch": torch.__version__,
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "bf16_supported": torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+        "code": code_version(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=271, help="G_x output side (H + k - 1)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=5, help="timed iterations per variant and round")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--channels", type=int, default=128, help="G_x channels per scale (128: the paper's)")
+    parser.add_argument("--out", help="append the JSON line to this file")
+    args = parser.parse_args(argv)
+    if "fp32" not in args.variants:
+        parser.error("--variants must include fp32, the reference of the ratios")
+    generators = Generators(image_channels=(args.channels,) * 5)
+    result = run(args.size, args.rounds, args.iterations, args.variants, generators)
+    line = json.dumps(result)
+    print(line)
+    if args.out:
+        with Path(args.out).open("a") as f:
+            f.write(line + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
