@@ -18,6 +18,10 @@ What counts as known:
 * ``argparse.ArgumentError`` (jsonargparse's parse errors);
 * running out of memory: torch's ``OutOfMemoryError`` (GPU) or an allocation failure of the CPU allocator.
 
+A run stopped by SIGTERM (Lightning ends it after the step in progress and raises its ``SIGTERMException``, a
+``SystemExit`` with no status) says so and exits with 143, so that a script or scheduler does not take it for a
+finished run.
+
 This module imports neither torch nor Lightning, so that ``--help`` stays fast.
 """
 
@@ -35,6 +39,7 @@ DEBUG_FLAG = "--debug"
 DEBUG_ENV = "DEBLUR_DEBUG"
 USAGE_STATUS = 2
 DATA_STATUS = 1
+TERMINATED_STATUS = 143  # 128 + SIGTERM, as a shell reports a process the signal ended
 
 _OWN_PACKAGES = tuple(
     str(Path(__file__).resolve().parents[1] / name) for name in ("deblur_core", "selfdeblur", "reblur")
@@ -119,6 +124,11 @@ def describe(error: BaseException, memory_hint: str = "") -> tuple[str, int] | N
     return None
 
 
+def _is_sigterm(stop: SystemExit) -> bool:
+    # By name: importing Lightning here would slow every --help.
+    return any(cls.__name__ == "SIGTERMException" for cls in type(stop).__mro__)
+
+
 def report(program: str, message: str, status: int) -> NoReturn:
     """Print ``<program>: error: <message>`` to stderr and exit with ``status``."""
     print(f"{program}: error: {message}", file=sys.stderr, flush=True)
@@ -144,7 +154,11 @@ def run_command(program: str, argv: Sequence[str] | None, body: Callable[[list[s
     debug, args = split_debug(sys.argv[1:] if argv is None else argv)
     try:
         return body(args)
-    except (KeyboardInterrupt, SystemExit):
+    except SystemExit as stop:
+        if _is_sigterm(stop):
+            report(program, "stopped by SIGTERM after the step in progress", TERMINATED_STATUS)
+        raise
+    except KeyboardInterrupt:
         raise
     except BaseException as error:
         known = None if debug else describe(error, memory_hint)

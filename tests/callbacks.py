@@ -26,3 +26,18 @@ class ExitAtStep(Callback):
             import os
 
             os._exit(137)
+
+
+class TerminateAtStep(Callback):
+    """Sends this process SIGTERM (as ``kill`` or a cluster's pre-emption would) after optimisation step ``step`` of
+    the first image group."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, *args) -> None:
+        if batch.group == 0 and batch.step == self.step:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from deblur_core.files import atomic_write
 from deblur_core.save_schedule import SaveSchedule
@@ -32,7 +33,8 @@ class ImageCheckpoint(Callback):
     renamed, and is removed once the group's results are written; a finished image is only ever one with a summary
     row (:class:`ResultWriter`). On the CPU a resumed run ends bit for bit where the uninterrupted run would have.
     A state saved with other settings (options, seed, precision, kernel size) is not used: the group starts again
-    from step 0, and the run says so.
+    from step 0, and the run says so. A run stopped by SIGTERM (``kill``, a cluster's pre-emption; Lightning
+    ends it after the step in progress) saves the state of its last step at once, whatever the schedule.
 
     Args:
         every_n_steps: save after every this many steps (``None``: not by count).
@@ -45,6 +47,7 @@ class ImageCheckpoint(Callback):
             every_n_steps, every_minutes, "resume.every_n_steps", "resume.every_minutes", none="null"
         )
         self.folder: Path | None = None
+        self._last: tuple[list[str], int] | None = None  # the names and steps done of the last finished step
 
     # -- where ----------------------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -93,9 +96,23 @@ class ImageCheckpoint(Callback):
         if steps_done == module.steps:
             # The results are written (the ResultWriter comes first): the state is no longer needed.
             path.unlink(missing_ok=True)
+            self._last = None
             return
-        if steps_done <= module.resumed_steps or not self.schedule.due(steps_done):
+        self._last = (batch.names, steps_done) if steps_done > module.resumed_steps else None
+        if self._last is not None and self.schedule.due(steps_done):
+            self.save(module, path, steps_done)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # Lightning raises SIGTERMException between steps, so the module holds the state after the last one. Other
+        # exceptions (an interrupt, an error) may come in the middle of a step: their state is not saved.
+        if not isinstance(exception, SIGTERMException) or self._last is None:
             return
+        names, steps_done = self._last
+        path = self.path(names)
+        self.save(cast("SelfDeblur", pl_module), path, steps_done)
+        say(trainer, f"{', '.join(names)}: stopped after step {steps_done}; the same command continues from there")
+
+    def save(self, module: SelfDeblur, path: Path, steps_done: int) -> None:
         state = module.solver_state(steps_done)
         atomic_write(path, lambda temporary: torch.save(state, temporary))
         self.schedule.saved()

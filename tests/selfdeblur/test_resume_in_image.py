@@ -60,6 +60,28 @@ def test_a_run_killed_inside_an_image_resumes_where_it_was_and_ends_bit_for_bit_
     assert (tmp_path / "whole" / f"{name}_deblurred.png").read_bytes() == (out / f"{name}_deblurred.png").read_bytes()
 
 
+def test_a_run_stopped_by_sigterm_saves_its_last_step_and_resumes_bit_for_bit(tmp_path):
+    whole = fit(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+
+    out = tmp_path / "terminated"
+    # No periodic save would come before the end (every 10 minutes): only the one SIGTERM makes.
+    terminated = fit(
+        out, "--trainer.callbacks+=tests.callbacks.TerminateAtStep", "--trainer.callbacks.init_args.step", "4"
+    )
+    assert terminated.returncode == 143, terminated.stdout[-2000:]  # 128 + SIGTERM, as a shell reports it
+    assert terminated.stderr.rstrip().endswith("selfdeblur: error: stopped by SIGTERM after the step in progress")
+    assert "camera_k5_seed0: stopped after step 5; the same command continues from there" in terminated.stdout
+    assert len(list((out / ".in_progress").glob("*.pt"))) == 1 and not (out / "summary.csv").exists()
+
+    resumed = fit(out)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from step 5" in resumed.stdout
+    name = "camera_k5_seed0"
+    assert np.array_equal(np.load(tmp_path / "whole" / f"{name}_kernel.npy"), np.load(out / f"{name}_kernel.npy"))
+    assert (tmp_path / "whole" / f"{name}_deblurred.png").read_bytes() == (out / f"{name}_deblurred.png").read_bytes()
+
+
 def test_a_state_saved_with_other_settings_is_not_used(tmp_path):
     out = tmp_path / "run"
     killed = fit(
