@@ -13,6 +13,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from deblur_core.image_logging import log_images
 from deblur_core.save_schedule import SaveSchedule
@@ -108,7 +109,8 @@ class IntervalCheckpoint(Callback):
     ``last*.ckpt``), and saves the final state when fitting ends, also when it stops between validations. It
     writes into that ModelCheckpoint's folder, first to a temporary name and then renames, so a kill while
     writing leaves the previous ``last.ckpt`` whole. An *iteration* is a training batch (the unit of
-    ``trainer.max_steps`` in :class:`~reblur.lightning_module.ReblurTraining`). In a distributed run rank 0's
+    ``trainer.max_steps`` in :class:`~reblur.lightning_module.ReblurTraining`). A run stopped by SIGTERM saves at
+    once. In a distributed run rank 0's
     clock decides, and every rank takes part in the save.
 
     Args:
@@ -136,6 +138,11 @@ class IntervalCheckpoint(Callback):
         # Fitting can stop at max_steps between validations, where the ModelCheckpoint does not save; when it
         # (or this callback) already saved at the final step, last.ckpt is current.
         if trainer.global_step != self._saved_step and not self._model_checkpoint_saved_last(trainer):
+            self._save(trainer)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # SIGTERM (kill, a cluster's pre-emption) stops the run between iterations, where the state is whole.
+        if isinstance(exception, SIGTERMException) and trainer.global_step != self._saved_step:
             self._save(trainer)
 
     def _model_checkpoint_saved_last(self, trainer: pl.Trainer) -> bool:

@@ -28,15 +28,17 @@ class ExitAtStep(Callback):
             os._exit(137)
 
 
-class TerminateAtStep(Callback):
-    """Sends this process SIGTERM (as ``kill`` or a cluster's pre-emption would) after optimisation step ``step`` of
-    the first image group."""
+class TerminateAfterBatches(Callback):
+    """Sends this process SIGTERM (as ``kill`` or a cluster's pre-emption would) after ``batches`` training batches:
+    SelfDeblur's optimisation steps, reblur's iterations."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, batches: int) -> None:
+        self.batches = batches
+        self.seen = 0
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, *args) -> None:
-        if batch.group == 0 and batch.step == self.step:
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
+        self.seen += 1
+        if self.seen == self.batches:
             import os
             import signal
 

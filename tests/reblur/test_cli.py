@@ -236,3 +236,20 @@ def test_interval_checkpoint_saves_before_validation_and_resume_says_where_it_st
     assert f"resuming from {last}" in capsys.readouterr().err
     assert torch.load(last, weights_only=False)["global_step"] == 4 * 2 and saves == []
     assert [p.name for p in (root / "checkpoints").glob("last*")] == ["last.ckpt"]  # no last-v1.ckpt beside it
+
+
+def test_a_run_stopped_by_sigterm_saves_last_ckpt_at_once_and_exits_143(tmp_path, capsys):
+    root = tmp_path / "run"
+    base = ["fit", "--config", TINY, "--trainer.default_root_dir", str(root), "--ckpt_path", "last"]
+    base += ["--trainer.max_epochs", "10", "--trainer.max_steps", "6"]
+    # SIGTERM after the third iteration, before any validation or interval save (every 10 minutes by default).
+    stop = ["--trainer.callbacks+=tests.callbacks.TerminateAfterBatches", "--trainer.callbacks.init_args.batches", "3"]
+    with pytest.raises(SystemExit) as ended:
+        main([*base, *stop])
+    assert ended.value.code == 143
+    assert capsys.readouterr().err.rstrip().endswith("reblur: error: stopped by SIGTERM after the step in progress")
+    last = root / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 3 * 2  # 3 iterations x 2 optimizer steps
+    main(base)
+    assert f"resuming from {last}" in capsys.readouterr().err
+    assert torch.load(last, weights_only=False)["global_step"] == 6 * 2

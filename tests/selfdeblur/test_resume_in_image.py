@@ -67,7 +67,7 @@ def test_a_run_stopped_by_sigterm_saves_its_last_step_and_resumes_bit_for_bit(tm
     out = tmp_path / "terminated"
     # No periodic save would come before the end (every 10 minutes): only the one SIGTERM makes.
     terminated = fit(
-        out, "--trainer.callbacks+=tests.callbacks.TerminateAtStep", "--trainer.callbacks.init_args.step", "4"
+        out, "--trainer.callbacks+=tests.callbacks.TerminateAfterBatches", "--trainer.callbacks.init_args.batches", "5"
     )
     assert terminated.returncode == 143, terminated.stdout[-2000:]  # 128 + SIGTERM, as a shell reports it
     assert terminated.stderr.rstrip().endswith("selfdeblur: error: stopped by SIGTERM after the step in progress")
