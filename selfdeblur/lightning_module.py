@@ -32,6 +32,7 @@ import zlib
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import asdict
+from pathlib import Path
 from typing import cast
 
 import pytorch_lightning as pl
@@ -40,11 +41,13 @@ from pytorch_lightning.core.optimizer import LightningOptimizer
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
-from deblur_core.blur import to_convolution_kernel
+from deblur_core.blur import to_convolution_kernel, to_correlation_filter
+from deblur_core.cli_errors import UserError
 from deblur_core.color import merge_luminance
 from selfdeblur.cuda_precision import cuda_float32_precision
 from selfdeblur.data import BlurryImage, GroupBatch
 from selfdeblur.full_resolution import deconvolve_photo
+from selfdeblur.kernel_io import read_kernel
 from selfdeblur.losses import data_fidelity, learning_rate, total_variation
 from selfdeblur.memory_estimate import (
     MemoryEstimate,
@@ -54,12 +57,18 @@ from selfdeblur.memory_estimate import (
     gib,
 )
 from selfdeblur.networks.image_generator import SkipGenerator
-from selfdeblur.networks.kernel_generator import KernelGenerator, build_kernel_generator
+from selfdeblur.networks.kernel_generator import FCKernelGenerator, KernelGenerator, build_kernel_generator
 from selfdeblur.noise_level import estimate_noise_sigma
 from selfdeblur.options import Compute, FastMode, Generators, Optimization, TotalVariation
 from selfdeblur.problem import DeblurProblem, Estimate, make_problem
 from selfdeblur.problem_batch import ProblemBatch
-from selfdeblur.reduced_problem import ReductionPlan, fast_mode_plan, kernel_to_full_scale, reduce_image
+from selfdeblur.reduced_problem import (
+    ReductionPlan,
+    fast_mode_plan,
+    kernel_to_full_scale,
+    kernel_to_scale,
+    reduce_image,
+)
 from selfdeblur.result import DeblurResult
 from selfdeblur.strategy import NAME as STRATEGY_NAME
 from selfdeblur.strategy import IndependentRanks
@@ -166,7 +175,7 @@ class SelfDeblur(pl.LightningModule):
             height, width = blurry.shape[-2:]
             kernel_size = plan.kernel_size
         self.check_size(name, height, width, kernel_size)
-        return make_problem(
+        problem = make_problem(
             name,
             blurry,
             kernel_size,
@@ -175,6 +184,21 @@ class SelfDeblur(pl.LightningModule):
             self.generators.input_channels,
             self.image_seed(name),
         )
+        if self.generators.kernel_init is not None:
+            start = self.starting_kernel(name, kernel_size, plan.scale if plan is not None else None)
+            cast(FCKernelGenerator, problem.kernel_generator).start_at(start)
+        return problem
+
+    def starting_kernel(self, name: str, kernel_size: int, scale: float | None) -> torch.Tensor:
+        """``generators.kernel_init``'s kernel of image ``name`` for a ``kernel_size`` G_k at ``scale`` (``None``: the
+        paper's mode, resampled from its size), in G_k's correlation orientation."""
+        path = Path(str(self.generators.kernel_init)) / f"{name}_kernel.npy"
+        if not path.is_file():
+            raise UserError(f"model.generators.kernel_init: no '{path}' to start image '{name}' from")
+        kernel = read_kernel(path).double()
+        if scale is None:
+            scale = min(1.0, kernel_size / kernel.shape[-1])
+        return to_correlation_filter(kernel_to_scale(kernel, scale, kernel_size)).float()
 
     def feature_memory_format(self) -> torch.memory_format:
         """Layout of G_x's feature maps (the plain per-problem path; stacked problems are NCHW)."""

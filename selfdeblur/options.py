@@ -88,6 +88,11 @@ class Generators:
         kernel_generator: ``"fc"`` (fully connected) or ``"dip"`` (convolutional, Double-DIP style).
         kernel_hidden: hidden widths of the ``"fc"`` generator: ``[1000]`` (paper), ``[]`` (no
             hidden layer), ``[1000, 1000]`` (an extra one).
+        kernel_init: ``None`` (the paper: G_k starts from its random initialisation), or the output folder of an
+            earlier run: each image's G_k then starts at that run's ``NAME_kernel.npy``, resampled to this run's
+            kernel size (in the fast mode, its reduced scale), through
+            :meth:`~selfdeblur.networks.kernel_generator.FCKernelGenerator.start_at`. A coarse-to-fine schedule
+            is two runs: the fast mode with a small ``max_kernel_size``, then a larger one started from it.
     """
 
     input_channels: int = 8
@@ -97,9 +102,12 @@ class Generators:
     non_local_scales: int = 3
     kernel_generator: Literal["fc", "dip"] = "fc"
     kernel_hidden: tuple[int, ...] = (1000,)
+    kernel_init: str | None = None
 
     def __post_init__(self) -> None:
         group = "model.generators"
+        if self.kernel_init is not None and self.kernel_generator != "fc":
+            raise UsageError(f"{group}.kernel_init needs {group}.kernel_generator fc, not {self.kernel_generator}")
         check(f"{group}.input_channels", self.input_channels, self.input_channels > 0, "positive")
         check(f"{group}.input_noise_std", self.input_noise_std, self.input_noise_std >= 0, ">= 0")
         check(f"{group}.image_channels", self.image_channels, len(self.image_channels) > 0, "at least one scale")

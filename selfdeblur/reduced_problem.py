@@ -156,3 +156,35 @@ def kernel_to_full_scale(kernel: torch.Tensor, plan: ReductionPlan) -> torch.Ten
     if not total > 0:
         raise ValueError("the estimated kernel is zero everywhere")
     return (out / total).to(kernel.dtype)
+
+
+def kernel_to_scale(kernel: torch.Tensor, scale: float, kernel_size: int) -> torch.Tensor:
+    """A full-scale kernel ``(k, k)`` (any orientation, kept) as seen at ``scale`` <= 1, in ``(kernel_size,
+    kernel_size)``, summing to 1: the inverse of :func:`kernel_to_full_scale`'s resampling (the same corner-centred
+    grid), antialiased, clipped at zero, centred into ``kernel_size``.
+
+    Example:
+        >>> k = torch.zeros(31, 31); k[15, 5:26] = 1 / 21  # a 21 px horizontal line ...
+        >>> reduced = kernel_to_scale(k, 11 / 31, 11)  # ... is 21 x 11 / 31 = 7.5 px long at 11 / 31
+        >>> reduced.shape, round(float(reduced.sum()), 6), int((reduced[5] > 0.01).sum())
+        (torch.Size([11, 11]), 1.0, 8)
+    """
+    k = kernel.shape[-1]
+    if scale >= 1.0:
+        out = kernel.double().clamp_min(0)
+    else:
+        side = 2 * round((k - 1) * scale / 2) + 1
+        out = F.interpolate(
+            kernel.double()[None, None], size=(side, side), mode="bilinear", antialias=True, align_corners=True
+        )
+        out = out[0, 0].clamp_min(0)
+    if out.shape[-1] > kernel_size:
+        start = (out.shape[-1] - kernel_size) // 2
+        out = out[start : start + kernel_size, start : start + kernel_size]
+    elif out.shape[-1] < kernel_size:
+        pad = (kernel_size - out.shape[-1]) // 2
+        out = F.pad(out, (pad, pad, pad, pad))
+    total = out.sum()
+    if not total > 0:
+        raise ValueError("the kernel is zero everywhere")
+    return (out / total).to(kernel.dtype)

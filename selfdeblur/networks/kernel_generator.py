@@ -65,6 +65,27 @@ class FCKernelGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return _softmax_kernel(self.net(z), self.kernel_size)
 
+    @torch.no_grad()
+    def start_at(self, kernel: torch.Tensor, floor: float = 1e-6, weight_scale: float = 0.01) -> None:
+        """Make the generator output about ``kernel`` (``(k, k)``, non-negative): the last layer's bias becomes
+        :math:`\\log(kernel + floor)` and its weights shrink by ``weight_scale``, so that
+        :math:`\\mathrm{softmax}(W h + b) \\approx (kernel + floor) / \\sum (kernel + floor)` for any input
+        :math:`h`. The layers before keep their (seeded) values, and everything stays trainable.
+
+        Example:
+            >>> g = FCKernelGenerator(3, in_features=4, hidden=(8,))
+            >>> target = torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.6, 0.2], [0.0, 0.0, 0.0]])
+            >>> g.start_at(target)
+            >>> bool((g(torch.rand(4)) - target).abs().max() < 0.02)
+            True
+        """
+        if kernel.shape != (self.kernel_size, self.kernel_size):
+            raise ValueError(f"kernel {tuple(kernel.shape)} is not {self.kernel_size}x{self.kernel_size}")
+        last = self.net[-1]
+        assert isinstance(last, nn.Linear)
+        last.weight.mul_(weight_scale)
+        last.bias.copy_(torch.log(kernel.to(last.bias).clamp_min(0).reshape(-1) + floor))
+
 
 class DIPKernelGenerator(nn.Module):
     """Convolutional (deep-image-prior style) kernel generator.
