@@ -188,6 +188,7 @@ def report(lines: list[dict[str, Any]], command: str) -> str:
             f"{r['kernel_similarity']:.3f} |"
         )
     first = lines[0] if lines else {}
+    codes = ", ".join(dict.fromkeys(str(r.get("code", "?")) for r in lines))
     header = [
         "# SelfDeblur's fast mode on photos with known truth",
         "",
@@ -195,7 +196,7 @@ def report(lines: list[dict[str, Any]], command: str) -> str:
         "how each case is made and scored). PSNR/SSIM on the Y channel with Levin's alignment.",
         "",
         f"Machine: {first.get('cpu', '?')}, {first.get('threads', '?')} threads; torch {first.get('torch', '?')}; "
-        f"code {first.get('code', '?')}.",
+        f"code of the rows (each row's in the JSON lines): {codes}.",
         "",
     ]
     return "\n".join(header + rows) + "\n\n" + NOTES_MARKER + "\n"
