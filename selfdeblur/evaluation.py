@@ -290,9 +290,10 @@ def evaluate(
     root = data_root(folder, data, dataset)
     images = discover_levin(root) if dataset == "levin" else discover_lai(root)
     if names:
+        example = f" (its names look like '{images[0].name}')" if images else ""
         images, _ = select_by_name(images, names)
         if not images:
-            raise UsageError(f"--names {list(names)}: no image of the set matches")
+            raise UsageError(f"--names {list(names)}: no image of the set matches{example}")
     rows, missing = [], []
     for image in images:
         try:

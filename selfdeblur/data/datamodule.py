@@ -199,9 +199,10 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         if unknown:
             raise UsageError(f"data.kernel_sizes names images that were not found: {sorted(unknown)}")
         if self.names is not None:
+            example = f" (its names look like '{found[0].name}')" if found else ""
             found, unmatched = select_by_name(found, self.names)
             if unmatched:
-                raise UsageError(f"data.names: no image matches {unmatched} in '{self.source}'")
+                raise UsageError(f"data.names: no image matches {unmatched} in '{self.source}'{example}")
         return found
 
     def _validate(self, image: BlurryImage) -> None:

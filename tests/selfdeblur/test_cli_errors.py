@@ -134,3 +134,17 @@ def test_a_decompression_bomb_names_the_file(tmp_path, capsys):
     line = command_error(capsys, main, args, status=1)
     assert line.startswith(f"selfdeblur: error: image '{huge}' is too large to open safely (")
     assert line.endswith("downscale or crop it first")
+
+
+def test_names_that_match_no_image_show_what_the_names_look_like(tmp_path, capsys):
+    from selfdeblur.evaluate import main as evaluate
+
+    args = ["fit", "--config", TINY, "--data.synthetic", "null", "--data.images", str(REPO / "data" / "levin")]
+    line = command_error(capsys, main, [*args, "--data.layout", "levin", "--data.names", "[im1_kernel1]", *QUIET], 2)
+    assert line == (
+        f"selfdeblur: error: data.names: no image matches ['im1_kernel1'] in '{REPO / 'data' / 'levin'}' "
+        "(its names look like 'im1_kernel1_img')"
+    )
+    results = ["--results", str(tmp_path), "--dataset", "levin", "--data", str(REPO / "data" / "levin")]
+    line = command_error(capsys, evaluate, [*results, "--names", "im9_*"], 2)
+    assert line.endswith("--names ['im9_*']: no image of the set matches (its names look like 'im1_kernel1_img')")
