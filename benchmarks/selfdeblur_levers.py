@@ -37,20 +37,14 @@ import torch
 from torch import nn
 
 from benchmarks.common import code_version, cpu_name
-from selfdeblur.networks.image_generator import SkipGenerator
+from selfdeblur.networks.image_generator import build_image_generator
 from selfdeblur.options import Generators
 
 VARIANTS = ("fp32", "bf16", "compiled")
 
 
 def image_generator(generators: Generators) -> nn.Module:
-    return SkipGenerator(
-        in_channels=generators.input_channels,
-        out_channels=1,
-        down_channels=list(generators.image_channels),
-        skip_channels=list(generators.skip_channels),
-        non_local_scales=generators.non_local_scales,
-    ).to(memory_format=torch.channels_last)
+    return build_image_generator(generators).to(memory_format=torch.channels_last)
 
 
 def iteration(variant: str, net: nn.Module, compiled: Callable, noise: torch.Tensor, target: torch.Tensor):

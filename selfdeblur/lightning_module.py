@@ -56,7 +56,7 @@ from selfdeblur.memory_estimate import (
     estimate_peak_bytes,
     gib,
 )
-from selfdeblur.networks.image_generator import SkipGenerator
+from selfdeblur.networks.image_generator import build_image_generator
 from selfdeblur.networks.kernel_generator import FCKernelGenerator, KernelGenerator, build_kernel_generator
 from selfdeblur.noise_level import estimate_noise_sigma
 from selfdeblur.options import Compute, FastMode, Generators, Optimization, TotalVariation
@@ -136,14 +136,7 @@ class SelfDeblur(pl.LightningModule):
 
     # -- building ----------------------------------------------------------------------------
     def make_image_generator(self) -> nn.Module:
-        g = self.generators
-        return SkipGenerator(
-            in_channels=g.input_channels,
-            out_channels=1,
-            down_channels=list(g.image_channels),
-            skip_channels=list(g.skip_channels),
-            non_local_scales=g.non_local_scales,
-        )
+        return build_image_generator(self.generators)
 
     def make_kernel_generator(self, kernel_size: int) -> KernelGenerator:
         g = self.generators

@@ -75,18 +75,12 @@ def gib(n: float) -> str:
 def activation_bytes_per_pixel(generators: Generators, dtype: torch.dtype = torch.float32) -> float:
     """Bytes autograd saves per pixel of G_x's output in one forward and backward, plus the gradient of the
     largest feature map (measured on a ``PROBE_SIZE`` square on the CPU in ``dtype``)."""
-    from selfdeblur.networks.image_generator import SkipGenerator
+    from selfdeblur.networks.image_generator import build_image_generator
 
     side = max(PROBE_SIZE, 2 ** (generators.scales + 1))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        net = SkipGenerator(
-            in_channels=generators.input_channels,
-            out_channels=1,
-            down_channels=list(generators.image_channels),
-            skip_channels=list(generators.skip_channels),
-            non_local_scales=generators.non_local_scales,
-        ).to(dtype)
+        net = build_image_generator(generators).to(dtype)
         z = torch.rand(1, generators.input_channels, side, side, dtype=dtype)
     seen: dict[int, int] = {}
 

@@ -145,17 +145,21 @@ def kernel_to_full_scale(kernel: torch.Tensor, plan: ReductionPlan) -> torch.Ten
         side = 2 * round((k_s - 1) / (2 * plan.scale)) + 1
         out = F.interpolate(kernel.double()[None, None], size=(side, side), mode="bilinear", align_corners=True)
         out = out[0, 0].clamp_min(0)
-    k = plan.full_kernel_size
-    if out.shape[-1] > k:
-        start = (out.shape[-1] - k) // 2
-        out = out[start : start + k, start : start + k]
-    elif out.shape[-1] < k:
-        pad = (k - out.shape[-1]) // 2
-        out = F.pad(out, (pad, pad, pad, pad))
-    total = out.sum()
+    return _centred_and_normalised(out, plan.full_kernel_size, "the estimated kernel").to(kernel.dtype)
+
+
+def _centred_and_normalised(kernel: torch.Tensor, size: int, what: str) -> torch.Tensor:
+    """An odd-sided kernel cropped or zero-padded about its centre to ``size x size``, divided by its sum."""
+    if kernel.shape[-1] > size:
+        start = (kernel.shape[-1] - size) // 2
+        kernel = kernel[start : start + size, start : start + size]
+    elif kernel.shape[-1] < size:
+        pad = (size - kernel.shape[-1]) // 2
+        kernel = F.pad(kernel, (pad, pad, pad, pad))
+    total = kernel.sum()
     if not total > 0:
-        raise ValueError("the estimated kernel is zero everywhere")
-    return (out / total).to(kernel.dtype)
+        raise ValueError(f"{what} is zero everywhere")
+    return kernel / total
 
 
 def kernel_to_scale(kernel: torch.Tensor, scale: float, kernel_size: int) -> torch.Tensor:
@@ -178,13 +182,4 @@ def kernel_to_scale(kernel: torch.Tensor, scale: float, kernel_size: int) -> tor
             kernel.double()[None, None], size=(side, side), mode="bilinear", antialias=True, align_corners=True
         )
         out = out[0, 0].clamp_min(0)
-    if out.shape[-1] > kernel_size:
-        start = (out.shape[-1] - kernel_size) // 2
-        out = out[start : start + kernel_size, start : start + kernel_size]
-    elif out.shape[-1] < kernel_size:
-        pad = (kernel_size - out.shape[-1]) // 2
-        out = F.pad(out, (pad, pad, pad, pad))
-    total = out.sum()
-    if not total > 0:
-        raise ValueError("the kernel is zero everywhere")
-    return (out / total).to(kernel.dtype)
+    return _centred_and_normalised(out, kernel_size, "the kernel").to(kernel.dtype)

@@ -17,12 +17,16 @@ output channel) the network has 2,365,521 parameters, as the authors' released m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from deblur_core.crop import center_crop
 from selfdeblur.networks.non_local import NonLocalBlock
+
+if TYPE_CHECKING:
+    from selfdeblur.options import Generators
 
 
 def conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Module:
@@ -144,3 +148,15 @@ class SkipGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.head(self.body(z))
         return torch.sigmoid(out) if self.sigmoid else out
+
+
+def build_image_generator(generators: Generators) -> SkipGenerator:
+    """SelfDeblur's G_x as the options describe it: ``generators.input_channels`` in, one (luminance) channel out,
+    ``image_channels`` and ``skip_channels`` per scale, non-local blocks at the ``non_local_scales`` deepest."""
+    return SkipGenerator(
+        in_channels=generators.input_channels,
+        out_channels=1,
+        down_channels=list(generators.image_channels),
+        skip_channels=list(generators.skip_channels),
+        non_local_scales=generators.non_local_scales,
+    )
