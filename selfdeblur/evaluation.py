@@ -32,7 +32,14 @@ from deblur_core.color import rgb_to_y
 from deblur_core.crop import center_crop
 from deblur_core.files import atomic_write_csv, atomic_write_text
 from deblur_core.image_io import read_image
-from selfdeblur.data import BlurryImage, discover_lai, discover_levin, orient_true_kernel, select_by_name
+from selfdeblur.data import (
+    BlurryImage,
+    discover_lai,
+    discover_levin,
+    names_example,
+    orient_true_kernel,
+    select_by_name,
+)
 from selfdeblur.levin_protocol import (
     LEVIN_MAX_SHIFT,
     align_upto_shift,
@@ -290,7 +297,7 @@ def evaluate(
     root = data_root(folder, data, dataset)
     images = discover_levin(root) if dataset == "levin" else discover_lai(root)
     if names:
-        example = f" (its names look like '{images[0].name}')" if images else ""
+        example = names_example(images)
         images, _ = select_by_name(images, names)
         if not images:
             raise UsageError(f"--names {list(names)}: no image of the set matches{example}")

@@ -7,6 +7,7 @@ from selfdeblur.data.discovery import (
     discover_files,
     discover_lai,
     discover_levin,
+    names_example,
     select_by_name,
 )
 from selfdeblur.data.images import BlurryImage, SyntheticBlur
@@ -24,6 +25,7 @@ __all__ = [
     "discover_files",
     "discover_lai",
     "discover_levin",
+    "names_example",
     "orient_true_kernel",
     "select_by_name",
 ]

@@ -24,6 +24,7 @@ from selfdeblur.data.discovery import (
     discover_files,
     discover_lai,
     discover_levin,
+    names_example,
     select_by_name,
     sidecar_kernel_size,
     validate_kernel_size,
@@ -199,7 +200,7 @@ class SelfDeblurDataModule(pl.LightningDataModule):
         if unknown:
             raise UsageError(f"data.kernel_sizes names images that were not found: {sorted(unknown)}")
         if self.names is not None:
-            example = f" (its names look like '{found[0].name}')" if found else ""
+            example = names_example(found)
             found, unmatched = select_by_name(found, self.names)
             if unmatched:
                 raise UsageError(f"data.names: no image matches {unmatched} in '{self.source}'{example}")

@@ -136,6 +136,11 @@ def select_by_name(images: Sequence[BlurryImage], patterns: Sequence[str]) -> tu
     return selected, unmatched
 
 
+def names_example(images: Sequence[BlurryImage]) -> str:
+    """For a message about names that matched nothing: `` (its names look like 'NAME')``, or ``""`` for no images."""
+    return f" (its names look like '{images[0].name}')" if images else ""
+
+
 def sidecar_kernel_size(path: Path) -> int | None:
     """Kernel size from ``<stem>.json`` beside the image (``{"kernel_size": 31}``), if present."""
     sidecar = path.with_suffix(".json")
