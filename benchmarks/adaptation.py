@@ -24,7 +24,8 @@ if the checkpoint was *chosen* on validation (a ``best`` checkpoint), the set is
 ``--settings`` entry: each image adapted on its own with :func:`reblur.adaptation.adapt`
 (from the trained weights each time), then deblurred by the adapted copy. A setting is
 ``key=value`` pairs separated by commas, keys ``steps``, ``lr``, ``params`` (``all`` or
-``norm_bias``), ``proximity_weight`` and ``crop`` (adapt on the most detailed window of that side); keys left
+``norm_bias``), ``proximity_weight``, ``crop`` (adapt on the most detailed window of that side) and ``reblur_lr``
+(:math:`M_R` adapts too); keys left
 out take :func:`adapt`'s defaults. For each row:
 the means over images of the metrics (predictions clamped to [0, 1]), of the per-image
 self-reblurring loss :math:`\\|M_R(M_D(B)) - M_D(B)\\|_1` before and after adaptation, the median
@@ -97,7 +98,7 @@ DEFAULT_SETTINGS = (
 SETTING_DEFAULTS: dict[str, Any] = {
     name: parameter.default
     for name, parameter in inspect.signature(adapt).parameters.items()
-    if name in ("steps", "lr", "params", "proximity_weight", "crop")
+    if name in ("steps", "lr", "params", "proximity_weight", "crop", "reblur_lr")
 }
 NO_ADAPTATION = "no adaptation"
 NIQE_MIN_SIDE = 96
@@ -124,8 +125,8 @@ def parse_setting(text: str) -> dict[str, Any]:
             setting[key] = int(value) if key in ("steps", "crop") else value if key == "params" else float(value)
         except ValueError as error:
             raise BenchmarkError(f"setting {text!r}: bad value for {key}: {value!r}") from error
-    if setting["steps"] < 0 or setting["lr"] <= 0 or setting["proximity_weight"] < 0:
-        raise BenchmarkError(f"setting {text!r}: need steps >= 0, lr > 0 and proximity_weight >= 0")
+    if setting["steps"] < 0 or setting["lr"] <= 0 or setting["proximity_weight"] < 0 or setting["reblur_lr"] < 0:
+        raise BenchmarkError(f"setting {text!r}: need steps >= 0, lr > 0, proximity_weight >= 0 and reblur_lr >= 0")
     if setting["params"] not in PARAMETER_SETS:
         raise BenchmarkError(f"setting {text!r}: params must be one of {PARAMETER_SETS}")
     return setting
@@ -134,7 +135,9 @@ def parse_setting(text: str) -> dict[str, Any]:
 def setting_label(setting: dict[str, Any]) -> str:
     """Short row label, e.g. ``"K=20, lr=1e-04, all, w=1"``."""
     label = f"K={setting['steps']}, lr={setting['lr']:.0e}, {setting['params']}, w={setting['proximity_weight']:g}"
-    return label if setting.get("crop") is None else f"{label}, crop {setting['crop']}"
+    if setting.get("crop") is not None:
+        label = f"{label}, crop {setting['crop']}"
+    return label if not setting.get("reblur_lr") else f"{label}, M_R lr {setting['reblur_lr']:.0e}"
 
 
 # -- model and data -----------------------------------------------------------------------------
@@ -429,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=list(DEFAULT_SETTINGS),
         metavar="K=V,...",
-        help="adaptation settings, keys steps, lr, params, proximity_weight, crop (default: a grid of 6)",
+        help="adaptation settings, keys steps, lr, params, proximity_weight, crop, reblur_lr (default: a grid of 6)",
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

@@ -74,7 +74,9 @@ from reblur.networks import ReblurringModule, UNet
 from reblur.options import DeblurLoss, Evaluation, NetworkUpdates
 from reblur.reblur_response import reblur_response
 
-METHODS = ("l1", "reblur_n1", "reblur_n2", "vgg")
+METHODS = ("l1", "reblur_n1", "reblur_n2", "vgg", "reblur_n1_warm", "reblur_n2_warm")
+# The warm-started methods and the phase that trains their M_R alone first.
+WARMUPS = {"reblur_n1_warm": "warmup_n1", "reblur_n2_warm": "warmup_n2"}
 METRIC_ORDER = ("psnr", "ssim", "lpips", "niqe")
 
 
@@ -89,6 +91,7 @@ class StudySize:
     channels: tuple[int, ...] = (16, 32, 64, 128)
     reblur_channels: int = 16
     reblur_start: int = 300
+    reblur_warmup: int = 1200
     lr_pretrain: float = 2e-3
     lr: float = 3e-4
     vgg_layer: str = "relu2_2"
@@ -108,6 +111,7 @@ QUICK = StudySize(
     channels=(4, 8),
     reblur_channels=4,
     reblur_start=2,
+    reblur_warmup=3,
     val_every=2,
     checkpoint_every=3,
     max_test_images=1,
@@ -134,17 +138,37 @@ def cosine(iterations: int, eta_min: float) -> Any:
     return lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations, eta_min)
 
 
-def build_module(method: str, size: StudySize, vgg_weight: float = 0.0) -> ReblurTraining:
-    """The LightningModule of a phase: ``"pretrain"`` or one of :data:`METHODS`."""
-    pretrain = method == "pretrain"
-    iterations = size.pretrain_iterations if pretrain else size.iterations
-    lr = size.lr_pretrain if pretrain else size.lr
+def reblur_blocks(phase: str) -> int | None:
+    """The number of ResBlocks of the phase's :math:`M_R` (``reblur_n2_warm`` -> 2), or ``None`` without one."""
+    for part in phase.split("_"):
+        if part[:1] == "n" and part[1:].isdigit():
+            return int(part[1:])
+    return None
+
+
+def phase_iterations(phase: str, size: StudySize) -> int:
+    if phase == "pretrain":
+        return size.pretrain_iterations
+    return size.reblur_warmup if phase.startswith("warmup_") else size.iterations
+
+
+def build_module(phase: str, size: StudySize, vgg_weight: float = 0.0) -> ReblurTraining:
+    """The LightningModule of a phase: ``"pretrain"``, a warm-up (``"warmup_n1"``) or one of :data:`METHODS`."""
+    iterations = phase_iterations(phase, size)
+    lr = size.lr_pretrain if phase == "pretrain" else size.lr
     reblur_net = None
     loss = DeblurLoss(reblur_weight=0.0)
-    if method.startswith("reblur_n"):
-        reblur_net = ReblurringModule(n_blocks=int(method[-1]), channels=size.reblur_channels)
-        loss = DeblurLoss(reblur_weight=1.0, pseudo_sharp=True, reblur_start=size.reblur_start)
-    elif method == "vgg":
+    blocks = reblur_blocks(phase)
+    if blocks is not None:
+        reblur_net = ReblurringModule(n_blocks=blocks, channels=size.reblur_channels)
+        start = size.reblur_start
+        if phase.startswith("warmup_"):
+            # M_R alone against a fixed M_D: the reblurring loss never starts and M_D does not move (lr 0).
+            start, lr = iterations + 1, 0.0
+        elif phase.endswith("_warm"):
+            start = 0
+        loss = DeblurLoss(reblur_weight=1.0, pseudo_sharp=True, reblur_start=start)
+    elif phase == "vgg":
         loss = DeblurLoss(reblur_weight=0.0, perceptual_weight=vgg_weight, perceptual_arch="vgg16")
         loss = replace(loss, perceptual_layer=size.vgg_layer)
     return ReblurTraining(
@@ -168,8 +192,11 @@ def vgg_balance(deblur_net: nn.Module, data: StudyData, layer: str) -> float:
         return float(l1(deblurred, sharp) / perceptual)
 
 
-def train_phase(out: Path, phase: str, size: StudySize, data: StudyData, start: Path | None) -> dict[str, Any]:
-    """Train one phase (resuming from its last checkpoint); returns its ``train.json`` record."""
+def train_phase(
+    out: Path, phase: str, size: StudySize, data: StudyData, start: Path | None, reblur_start: Path | None = None
+) -> dict[str, Any]:
+    """Train one phase (resuming from its last checkpoint) from the M_D weights ``start`` (and the M_R weights
+    ``reblur_start``); returns its ``train.json`` record."""
     folder = out / phase
     done = folder / "train.json"
     if done.exists():
@@ -186,12 +213,15 @@ def train_phase(out: Path, phase: str, size: StudySize, data: StudyData, start: 
     module = build_module(phase, size, vgg_weight)
     if start_net is not None:
         module.deblur_net.load_state_dict(start_net.state_dict())
+    if reblur_start is not None:
+        assert module.reblur_net is not None
+        module.reblur_net.load_state_dict(torch.load(reblur_start, map_location="cpu", weights_only=True))
     steps = module.optimizer_steps_per_iteration
     clock = StepTimer()
     checkpoints = ModelCheckpoint(
         dirpath=folder / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=size.checkpoint_every * steps
     )
-    iterations = size.pretrain_iterations if phase == "pretrain" else size.iterations
+    iterations = phase_iterations(phase, size)
     trainer = pl.Trainer(
         accelerator="cpu",
         max_steps=iterations,
@@ -229,8 +259,9 @@ def load_nets(out: Path, phase: str, size: StudySize) -> tuple[nn.Module, nn.Mod
     deblur_net = UNet(channels=size.channels)
     deblur_net.load_state_dict(torch.load(out / phase / "deblur_net.pt", map_location="cpu", weights_only=True))
     reblur_net = None
-    if (out / phase / "reblur_net.pt").exists():
-        reblur_net = ReblurringModule(n_blocks=int(phase[-1]), channels=size.reblur_channels)
+    blocks = reblur_blocks(phase)
+    if blocks is not None:
+        reblur_net = ReblurringModule(n_blocks=blocks, channels=size.reblur_channels)
         reblur_net.load_state_dict(torch.load(out / phase / "reblur_net.pt", map_location="cpu", weights_only=True))
         reblur_net.eval()
     return deblur_net.eval(), reblur_net
@@ -311,43 +342,53 @@ def training_log(out: Path, phase: str) -> list[dict[str, float]]:
 
 
 # -- test-time adaptation -------------------------------------------------------------------------
-# Settings of reblur.adaptation.adapt tried on the GOPRO-style test pairs (keys of benchmarks.adaptation).
+# Settings of reblur.adaptation.adapt tried on the GOPRO-style test pairs (keys of benchmarks.adaptation); the
+# last two also adapt a copy of M_R on L_Blur (reblur_lr).
 ADAPTATION_SETTINGS = (
     "steps=5,lr=1e-5,crop=256",
     "steps=10,lr=1e-4,crop=256",
     "steps=10,lr=1e-4,crop=256,proximity_weight=1",
     "steps=10,lr=1e-4,crop=256,params=norm_bias",
+    "steps=10,lr=1e-4,crop=256,reblur_lr=1e-4",
+    "steps=10,lr=1e-4,crop=256,params=norm_bias,reblur_lr=1e-4",
 )
-QUICK_ADAPTATION_SETTINGS = ("steps=2,lr=1e-4,crop=32",)
-# (model whose M_D adapts, model whose M_R judges): the reblur-trained model with its own M_R, and the L1 model
+QUICK_ADAPTATION_SETTINGS = ("steps=2,lr=1e-4,crop=32", "steps=2,lr=1e-4,crop=32,reblur_lr=1e-4")
+# (model whose M_D adapts, model whose M_R judges): each reblur-trained model with its own M_R, and the L1 model
 # with the same M_R (trained on outputs of a network that started where the L1 model started).
-ADAPTED_MODELS = (("reblur_n1", "reblur_n1"), ("l1", "reblur_n1"))
+ADAPTED_MODELS = (
+    ("reblur_n1", "reblur_n1"),
+    ("l1", "reblur_n1"),
+    ("reblur_n2_warm", "reblur_n2_warm"),
+    ("l1", "reblur_n2_warm"),
+)
 
 
 def adaptation_phase(
     out: Path, size: StudySize, pairs: list[TensorPair], model: str, judge: str, settings: tuple[str, ...]
 ) -> dict[str, Any]:
     """Rows of :func:`benchmarks.adaptation.run_row` (no adaptation, then each setting) for one model on
-    ``pairs``; ``OUT/adaptation_<model>.json``."""
-    from benchmarks.adaptation import count_better, parse_setting, run_row
+    ``pairs``; ``OUT/adaptation_<model>_by_<judge>.json``, rewritten after each row, so that a rerun (or a longer
+    list of settings) computes only the rows it lacks."""
+    from benchmarks.adaptation import NO_ADAPTATION, count_better, parse_setting, run_row, setting_label
 
-    done = out / f"adaptation_{model}.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    path = out / f"adaptation_{model}_by_{judge}.json"
+    kept = {row["setting"]: row for row in json.loads(path.read_text())["rows"]} if path.exists() else {}
     deblur_net, _ = load_nets(out, model, size)
     _, reblur_net = load_nets(out, judge, size)
     assert reblur_net is not None
     items = [{"blurry": p.blurry, "sharp": p.sharp, "name": p.name} for p in pairs]
     scorers = {name: ImageQualityMetrics([name]) for name in METRIC_ORDER}
     rows: list[dict[str, Any]] = []
+    result = {"model": model, "reblur_net_of": judge, "rows": rows}
     for setting in [None, *(parse_setting(text) for text in settings)]:
-        row = run_row(deblur_net, reblur_net, items, setting, scorers, torch.device("cpu"))
+        label = NO_ADAPTATION if setting is None else setting_label(setting)
+        row = kept.get(label) or run_row(deblur_net, reblur_net, items, setting, scorers, torch.device("cpu"))
         if rows:
             row["better"] = count_better(row, rows[0], list(METRIC_ORDER))
         rows.append(row)
-        print(f"adaptation {model}: {row['setting']}: done", file=sys.stderr, flush=True)
-    result = {"model": model, "reblur_net_of": judge, "rows": [{k: v for k, v in r.items()} for r in rows]}
-    atomic_write_text(done, json.dumps(result, indent=1))
+        if label not in kept:
+            atomic_write_text(path, json.dumps(result, indent=1))
+            print(f"adaptation {model} by {judge}: {row['setting']}: done", file=sys.stderr, flush=True)
     return result
 
 
@@ -357,6 +398,10 @@ LABELS = {
     "l1": "L1",
     "reblur_n1": "L1 + reblur (n1)",
     "reblur_n2": "L1 + reblur (n2)",
+    "reblur_n1_warm": "L1 + reblur (n1, M_R warmed)",
+    "reblur_n2_warm": "L1 + reblur (n2, M_R warmed)",
+    "warmup_n1": "M_R warm-up (n1)",
+    "warmup_n2": "M_R warm-up (n2)",
     "vgg": "L1 + VGG16",
 }
 
@@ -374,7 +419,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"{size['lr_pretrain']:g}, cosine), then {size['iterations']} per method (Adam {size['lr']:g}, cosine); "
         f"batch {size['batch_size']} of {size['crop_size']}x{size['crop_size']} crops; seed {size['seed']}",
         f"- M_R: {size['reblur_channels']} channels, 5x5 convolutions, Adam 1e-3, trained alone for "
-        f"{size['reblur_start']} iterations before the reblurring loss (weight 1) trains M_D; pseudo-sharp M_D(S)",
+        f"{size['reblur_start']} iterations before the reblurring loss (weight 1) trains M_D; pseudo-sharp M_D(S); "
+        f"'M_R warmed': M_R first trained alone for {size['reblur_warmup']} iterations against the fixed shared start, "
+        "then the reblurring loss from M_D's first iteration",
         "- Training data: BSDS500 test (200 photos) x {camera shake, spatially varying} "
         f"({size['blur']['kernel_size']} px kernels, noise {size['blur']['noise_sigma']}) + GOPRO-style pairs of "
         f"{', '.join(GOPRO_TRAIN_SEQUENCES)}",
@@ -413,7 +460,8 @@ def markdown(result: dict[str, Any]) -> str:
         "toward pseudo-sharp | ratio deblurred/sharp |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for phase in ("reblur_n1", "reblur_n2"):
+    reblur_methods = [method for method in METHODS if reblur_blocks(method) is not None]
+    for phase in reblur_methods:
         evaluation = result["evaluations"].get(phase)
         if evaluation is None:
             continue
@@ -437,7 +485,7 @@ def markdown(result: dict[str, Any]) -> str:
         "| model | iteration | val PSNR | toward deblurred | toward sharp | ratio |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for phase in ("reblur_n1", "reblur_n2"):
+    for phase in [*WARMUPS.values(), *reblur_methods]:
         for row in result["training_logs"].get(phase, []):
             deblurred = row.get("val/reblur_toward_blurry_deblurred")
             sharp = row.get("val/reblur_toward_blurry_sharp")
@@ -453,14 +501,16 @@ def markdown(result: dict[str, Any]) -> str:
             "## Test-time adaptation on the GOPRO-style test pairs",
             "",
             "Each image adapted on its own from the trained weights (`reblur.adaptation.adapt`: K Adam steps on the "
-            "self-reblurring loss, M_R frozen), then deblurred whole; `crop 256`: the steps see the 256x256 window "
+            "self-reblurring loss, M_R frozen unless `M_R lr` is given: then a copy of M_R also takes one Adam step on "
+            "L_Blur after each M_D step), then deblurred whole; `crop 256`: the steps see the 256x256 window "
             "with the most detail. Seconds per image: adaptation and deblurring, not the metrics. "
             '"better" counts images (of 7) that beat no adaptation.',
             "",
             "| M_D | M_R | setting | PSNR ↑ | SSIM ↑ | LPIPS ↓ | NIQE ↓ | s/image | better LPIPS | better NIQE |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for model, adaptation in adaptations.items():
+        for adaptation in adaptations.values():
+            model = adaptation["model"]
             for row in adaptation["rows"]:
                 better = row.get("better") or {}
                 cells = [cell(row[m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3))]
@@ -511,13 +561,18 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
     training = {"pretrain": train_phase(out, "pretrain", size, data, None)}
     evaluations = {"pretrain": evaluate_phase(out, "pretrain", size, sets)}
+    start = out / "pretrain" / "deblur_net.pt"
     for method in args.methods:
-        training[method] = train_phase(out, method, size, data, out / "pretrain" / "deblur_net.pt")
+        warmed = None
+        if method in WARMUPS:
+            training[WARMUPS[method]] = train_phase(out, WARMUPS[method], size, data, start)
+            warmed = out / WARMUPS[method] / "reblur_net.pt"
+        training[method] = train_phase(out, method, size, data, start, warmed)
         evaluations[method] = evaluate_phase(out, method, size, sets)
         print(f"{method}: done", file=sys.stderr, flush=True)
     settings = QUICK_ADAPTATION_SETTINGS if args.quick else ADAPTATION_SETTINGS
     adaptation = {
-        model: adaptation_phase(out, size, sets["gopro"], model, judge, settings)
+        f"{model} by {judge}": adaptation_phase(out, size, sets["gopro"], model, judge, settings)
         for model, judge in ADAPTED_MODELS
         if model in args.methods and judge in args.methods
     }
@@ -532,7 +587,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "references": reference_scores(out, sets),
         "training": training,
         "evaluations": {k: {s: {"mean": v[s]["mean"]} for s in v} for k, v in evaluations.items()},
-        "training_logs": {phase: training_log(out, phase) for phase in ("pretrain", *METHODS)},
+        "training_logs": {phase: training_log(out, phase) for phase in ("pretrain", *WARMUPS.values(), *METHODS)},
         "adaptation": {
             model: {**a, "rows": [{k: v for k, v in r.items() if k != "per_image"} for r in a["rows"]]}
             for model, a in adaptation.items()

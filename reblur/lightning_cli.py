@@ -20,8 +20,8 @@ photos' paths relative to that folder.
 
 ``test`` and ``predict`` with ``--adapt`` adapt a copy of M_D to each image before deblurring it
 (:class:`~reblur.adaptation.TestTimeAdaptation`, options ``--tta.steps``, ``--tta.lr``,
-``--tta.params``, ``--tta.proximity_weight``, ``--tta.crop``, ``--tta.per``; in YAML ``adapt: true`` and a ``tta:``
-block, e.g. ``configs/reblur/tta/demo.yaml``).
+``--tta.params``, ``--tta.proximity_weight``, ``--tta.crop``, ``--tta.reblur_lr``, ``--tta.per``; in YAML
+``adapt: true`` and a ``tta:`` block, e.g. ``configs/reblur/tta/demo.yaml``).
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ difference, sg the stop-gradient and :math:`M_R`'s parameters frozen (the gradie
 the drift that minimising the first term alone allows (a flat image is also "hard to reblur"). The
 image is then deblurred by :math:`M_D(\cdot;\theta_K)`; ``K = 0`` is no adaptation, exactly.
 
+With ``reblur_lr > 0`` a copy of :math:`M_R` adapts too: after each :math:`M_D` step it takes one Adam step
+(learning rate ``reblur_lr``) on :math:`\mathcal{L}_\text{Blur} = \|M_R(\mathrm{sg}(M_D(B;\theta_k))) - B\|_1`,
+the only one of its training losses that needs no sharp image, so that it follows the blur this very image
+leaves. This is a variant we try, not a reading of the paper's Algorithm 1 (not available to us). The reported
+losses use the given, unadapted :math:`M_R` throughout, so that before and after are comparable.
+
 Because of the stop-gradient the steps do not follow the gradient of the self-reblurring loss
 itself: with :math:`A = M_R - I` they move the output along :math:`-(I + J_A)^\top s` (:math:`s` the
 sign of the residual), which lowers the loss to first order only where :math:`M_R` *amplifies*
@@ -139,6 +145,7 @@ def adapt(
     params: str = "all",
     proximity_weight: float = 0.0,
     crop: int | None = None,
+    reblur_lr: float = 0.0,
 ) -> Adaptation:
     r"""Adapt a copy of ``deblur_net`` to the batch ``blurry`` (one problem: the batch-mean objective).
 
@@ -157,6 +164,8 @@ def adapt(
         raise ValueError(f"steps must be >= 0, got {steps}")
     if crop is not None and crop < 1:
         raise ValueError(f"crop must be >= 1 or None, got {crop}")
+    if reblur_lr < 0:
+        raise ValueError(f"reblur_lr must be >= 0, got {reblur_lr}")
     start = time.perf_counter()
     frozen = [(parameter, parameter.requires_grad) for parameter in reblur_net.parameters()]
     try:
@@ -180,10 +189,17 @@ def adapt(
             images = blurry.clone().to(dtype)  # a clone made outside inference mode is a normal tensor
             window = images if crop is None else detailed_window(images, crop)
             optimizer = torch.optim.Adam(chosen.values(), lr=lr) if steps > 0 else None
+            judge = reblur_net
+            reblur_optimizer = None
+            if reblur_lr > 0 and steps > 0:
+                judge = copy.deepcopy(reblur_net)
+                for parameter in judge.parameters():
+                    parameter.grad = None
+                reblur_optimizer = torch.optim.Adam(judge.parameters(), lr=reblur_lr)
             unadapted = loss_before = None
             for _ in range(steps):
                 output = net(window)
-                per_image = self_reblurring_loss(reblur_net, output, reduction="none")
+                per_image = self_reblurring_loss(judge, output, reduction="none")
                 objective = per_image.mean()
                 if unadapted is None:
                     unadapted, loss_before = output.detach(), per_image.detach()
@@ -193,6 +209,15 @@ def adapt(
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 optimizer.step()
+                if reblur_optimizer is not None:
+                    for parameter in judge.parameters():
+                        parameter.requires_grad_(True)
+                    blur_loss = (judge(output.detach()) - window).abs().mean()
+                    reblur_optimizer.zero_grad(set_to_none=True)
+                    blur_loss.backward()
+                    reblur_optimizer.step()
+                    for parameter in judge.parameters():
+                        parameter.requires_grad_(False)
             with torch.no_grad():
                 output = net(images)
                 loss_after = self_reblurring_loss(reblur_net, output, reduction="none")

@@ -43,6 +43,8 @@ class TestTimeAdaptation(Callback):
         proximity_weight: :math:`w \ge 0`, weight of :math:`\|M_D(B;\theta_k) - \mathrm{sg}(M_D(B;\theta))\|_1`.
         crop: adapt on the ``crop x crop`` window with the most detail instead of the whole image (``None``),
             then deblur the whole image: each step then costs a window's passes (see :func:`adapt`).
+        reblur_lr: > 0: a copy of :math:`M_R` also adapts, one Adam step on :math:`\mathcal{L}_\text{Blur}` per step
+            (see :func:`adapt`); 0 (default): :math:`M_R` stays frozen.
         per: ``"image"`` (the paper: each image its own adaptation) or ``"batch"`` (one adaptation per
             batch, cheaper; the objective is the batch mean).
         stages: where it acts, any of ``"test"``, ``"predict"``.
@@ -76,6 +78,7 @@ class TestTimeAdaptation(Callback):
         params: Literal["all", "norm_bias"] = "all",
         proximity_weight: float = 0.0,
         crop: int | None = None,
+        reblur_lr: float = 0.0,
         per: Literal["image", "batch"] = "image",
         stages: Sequence[str] = STAGES,
         csv_name: str | None = "tta_per_image.csv",
@@ -90,6 +93,8 @@ class TestTimeAdaptation(Callback):
             raise UsageError(f"tta proximity_weight must be >= 0, got {proximity_weight}")
         if crop is not None and crop < 1:
             raise UsageError(f"tta crop must be >= 1 or null, got {crop}")
+        if reblur_lr < 0:
+            raise UsageError(f"tta reblur_lr must be >= 0, got {reblur_lr}")
         if per not in UNITS:
             raise UsageError(f"tta per must be one of {UNITS}, got {per!r}")
         stages = (stages,) if isinstance(stages, str) else tuple(stages)
@@ -97,6 +102,7 @@ class TestTimeAdaptation(Callback):
             raise UsageError(f"tta stages must be among {STAGES}, got {stages}")
         self.steps, self.lr, self.params = steps, lr, params
         self.proximity_weight, self.crop, self.per, self.stages = proximity_weight, crop, per, stages
+        self.reblur_lr = reblur_lr
         self.csv_name = csv_name
         self.records: list[dict[str, Any]] = []
         self._trained: nn.Module | None = None
@@ -160,6 +166,7 @@ class TestTimeAdaptation(Callback):
             params=self.params,
             proximity_weight=self.proximity_weight,
             crop=self.crop,
+            reblur_lr=self.reblur_lr,
         )
         runs: list[tuple[Sequence[int], Adaptation]]
         if self.per == "batch":

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
-from benchmarks.reblur_study import METHODS, main
+from benchmarks.reblur_study import METHODS, QUICK, WARMUPS, main
 from benchmarks.reblur_study_data import GOPRO_TEST_SEQUENCES, GOPRO_TRAIN_SEQUENCES, gopro_pairs
 from tests.helpers import shared_data
 
@@ -27,6 +28,13 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, seeded_torch_hub, capsys
     args = ["--out", str(out), "--data", str(data), "--quick", "--report", str(report)]
     first = main(args)
     assert set(first["evaluations"]) == {"pretrain", *METHODS}
+    # A warm-up trains M_R alone: M_D stays the shared start, bit for bit.
+    start = torch.load(out / "pretrain" / "deblur_net.pt", weights_only=True)
+    for warmup in WARMUPS.values():
+        kept = torch.load(out / warmup / "deblur_net.pt", weights_only=True)
+        assert all(torch.equal(start[name], kept[name]) for name in start)
+    assert first["training"]["reblur_n2_warm"]["loss"]["reblur_start"] == 0
+    assert first["training"]["warmup_n2"]["iterations"] == QUICK.reblur_warmup
     for phase in ("reblur_n1", "reblur_n2"):
         mean = first["evaluations"][phase]["gopro"]["mean"]
         assert {"toward_blurry_deblurred", "toward_blurry_sharp", "move_blurry"} <= set(mean)

@@ -212,7 +212,7 @@ def test_trained_network_is_put_back_after_an_exception():
 
 def test_the_callbacks_defaults_are_those_of_adapt():
     callback, function = (inspect.signature(f).parameters for f in (TestTimeAdaptation.__init__, adapt))
-    for name in ("steps", "lr", "params", "proximity_weight"):
+    for name in ("steps", "lr", "params", "proximity_weight", "crop", "reblur_lr"):
         assert callback[name].default == function[name].default, name
 
 
@@ -241,3 +241,22 @@ def test_crop_adapts_on_the_most_detailed_window_and_deblurs_the_whole_image():
         assert torch.allclose(adapted, reference)
     with pytest.raises(ValueError, match="crop"):
         adapt(net, box_blur(), images, steps=1, crop=0)
+
+
+def test_reblur_lr_adapts_a_copy_of_m_r_after_each_m_d_step():
+    net, reblur, blurry = normed_net(), box_blur(), images(1)
+    before, flags = snapshot(reblur), [p.requires_grad for p in reblur.parameters()]
+    # M_R moves only after M_D's step, so one step is the frozen-M_R adaptation, bit for bit.
+    frozen, moving = (adapt(net, reblur, blurry, steps=1, lr=1e-2, reblur_lr=lr) for lr in (0.0, 1e-2))
+    assert torch.equal(frozen.output, moving.output)
+    # From the second step on, M_D is judged by the adapted M_R and ends elsewhere.
+    frozen, moving = (adapt(net, reblur, blurry, steps=3, lr=1e-2, reblur_lr=lr) for lr in (0.0, 1e-2))
+    assert not torch.allclose(frozen.output, moving.output)
+    # The reported losses are the given M_R's: the unadapted output scores the same either way.
+    assert torch.equal(frozen.loss_before, moving.loss_before)
+    assert all(torch.equal(before[k], v) for k, v in reblur.state_dict().items())
+    assert [p.requires_grad for p in reblur.parameters()] == flags and all(p.grad is None for p in reblur.parameters())
+    with pytest.raises(ValueError, match="reblur_lr"):
+        adapt(net, reblur, blurry, steps=1, reblur_lr=-1.0)
+    with pytest.raises(ValueError, match="reblur_lr"):
+        TestTimeAdaptation(reblur_lr=-1.0)

@@ -226,7 +226,7 @@ def test_interval_checkpoint_saves_before_validation_and_resume_says_where_it_st
     assert not list((root / "checkpoints").glob(".*.tmp"))
     # Lightning's own "max_steps=6 reached" counts optimizer steps; the message says iterations.
     stops = [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
-    assert stops == ["`Trainer.fit` stopped: `max_steps=3` iterations reached (6 optimizer steps, 2 per iteration)."]
+    assert stops == ["`Trainer.fit` stopped: `max_steps=3` iterations (6 optimizer steps, 2 per iteration) reached."]
 
     # Iteration 4 ends the second epoch: validation runs and the ModelCheckpoint saves last.ckpt, which the
     # interval checkpoint does not write again.
