@@ -31,7 +31,7 @@ import time
 import zlib
 from collections.abc import Iterable
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import cast
 
@@ -120,7 +120,10 @@ class SelfDeblur(pl.LightningModule):
             | {"compute": asdict(compute), "seed": seed, "fast": asdict(fast)}
         )
         self.automatic_optimization = False
-        self.steps = optimization.steps
+        # Coarse to fine (fast.coarse_kernel_sizes): every stage runs the whole schedule.
+        self.stages = 1 + len(fast.coarse_kernel_sizes)
+        self.steps = optimization.steps * self.stages
+        self._stage = 0
         self.problems = ProblemBatch([])
         self.finished: list[DeblurResult] = []
         self._group: int | None = None
@@ -158,10 +161,23 @@ class SelfDeblur(pl.LightningModule):
                 "(or use fewer model.generators.image_channels)"
             )
 
-    def build_problem(self, name: str, blurry: torch.Tensor, kernel_size: int) -> DeblurProblem:
+    def stage_plan(self, stage: int, height: int, width: int, kernel_size: int) -> ReductionPlan | None:
+        """The reduction of an ``height x width`` image at coarse-to-fine ``stage`` (the last stage is
+        ``fast.max_kernel_size``'s), or ``None`` in the paper's mode."""
+        sizes = [*self.fast.coarse_kernel_sizes, self.fast.max_kernel_size]
+        return fast_mode_plan(
+            replace(self.fast, coarse_kernel_sizes=(), max_kernel_size=sizes[stage]), height, width, kernel_size
+        )
+
+    def build_problem(
+        self, name: str, blurry: torch.Tensor, kernel_size: int, stage: int = 0, start: torch.Tensor | None = None
+    ) -> DeblurProblem:
+        """The problem of image ``name`` (``blurry`` ``(C, H, W)`` at full size) at coarse-to-fine ``stage``, G_k
+        started at the full-scale kernel ``start`` (convolution orientation; ``None``: at ``generators.kernel_init``'s
+        in the first stage, else as initialised)."""
         blurry = blurry.detach().float().cpu()
         height, width = blurry.shape[-2:]
-        plan = fast_mode_plan(self.fast, height, width, kernel_size)
+        plan = self.stage_plan(stage, height, width, kernel_size)
         if plan is not None:
             self._full_size[name] = (blurry, plan)
             blurry, _ = reduce_image(blurry, plan, self.fast.saturation)
@@ -177,21 +193,21 @@ class SelfDeblur(pl.LightningModule):
             self.generators.input_channels,
             self.image_seed(name),
         )
-        if self.generators.kernel_init is not None:
-            start = self.starting_kernel(name, kernel_size, plan.scale if plan is not None else None)
+        if start is None and stage == 0 and self.generators.kernel_init is not None:
+            start = self.kernel_init_of(name)
+        if start is not None:
+            scale = plan.scale if plan is not None else min(1.0, kernel_size / start.shape[-1])
+            start = to_correlation_filter(kernel_to_scale(start.double(), scale, kernel_size)).float()
             cast(FCKernelGenerator, problem.kernel_generator).start_at(start)
         return problem
 
-    def starting_kernel(self, name: str, kernel_size: int, scale: float | None) -> torch.Tensor:
-        """``generators.kernel_init``'s kernel of image ``name`` for a ``kernel_size`` G_k at ``scale`` (``None``: the
-        paper's mode, resampled from its size), in G_k's correlation orientation."""
+    def kernel_init_of(self, name: str) -> torch.Tensor:
+        """``generators.kernel_init``'s kernel of image ``name`` (``<name>_kernel.npy``: full scale, convolution
+        orientation)."""
         path = Path(str(self.generators.kernel_init)) / f"{name}_kernel.npy"
         if not path.is_file():
             raise UserError(f"model.generators.kernel_init: no '{path}' to start image '{name}' from")
-        kernel = read_kernel(path).double()
-        if scale is None:
-            scale = min(1.0, kernel_size / kernel.shape[-1])
-        return to_correlation_filter(kernel_to_scale(kernel, scale, kernel_size)).float()
+        return read_kernel(path).double()
 
     def feature_memory_format(self) -> torch.memory_format:
         """Layout of G_x's feature maps (the plain per-problem path; stacked problems are NCHW)."""
@@ -224,11 +240,12 @@ class SelfDeblur(pl.LightningModule):
         # Lightning sets trainer.datamodule at run time without declaring it on the Trainer class.
         for image in getattr(self.trainer.datamodule, "images", []):  # type: ignore[attr-defined]
             height, width = image.size
-            plan = fast_mode_plan(self.fast, height, width, image.kernel_size)
-            if plan is None:
-                self.check_size(image.source, height, width, image.kernel_size)
-            else:
-                self.check_size(image.source, *plan.window_size, plan.kernel_size)
+            for level in range(self.stages):
+                plan = self.stage_plan(level, height, width, image.kernel_size)
+                if plan is None:
+                    self.check_size(image.source, height, width, image.kernel_size)
+                else:
+                    self.check_size(image.source, *plan.window_size, plan.kernel_size)
         self.check_memory(getattr(self.trainer.datamodule, "images", []))  # type: ignore[attr-defined]
         if self.trainer.strategy.root_device.type == "cuda":
             self._backend_settings.enter_context(cuda_float32_precision(self.compute.float32_precision))
@@ -299,22 +316,31 @@ class SelfDeblur(pl.LightningModule):
         if batch.step != 0 or len(batch.blurry) != len(batch.names):
             raise RuntimeError(f"group {batch.group} must start at step 0 with its images, got step {batch.step}")
         self._full_size = {}
-        problems: nn.Module = nn.ModuleList(
-            [self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)]
-        )
+        self._stage = 0
+        self._noise = [torch.Generator(device=self.device).manual_seed(self.image_seed(n) + 1) for n in batch.names]
+        self.install([self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)])
+        self._group = batch.group
+        self._latest = []
+        self._started = time.perf_counter()
+        self.resumed_steps = 0
+        self._failed = {}
+
+    def install(self, problems: list[DeblurProblem]) -> None:
+        """Make ``problems`` the ones the steps optimise: on the device and in the precision, with their TV weights
+        and the optimisers reset to their parameters."""
+        modules: nn.Module = nn.ModuleList(problems)
         if self._trainer is not None:
             # Built after Lightning converted the module: "64-true" / "16-true" / "bf16-true" must reach them too
             # (a no-op for "32-true" and the mixed precisions, which autocast instead).
-            problems = self.trainer.precision_plugin.convert_module(problems)
+            modules = self.trainer.precision_plugin.convert_module(modules)
         # Both conversions return the module they are given: the ModuleList of DeblurProblems.
-        converted = cast("Iterable[DeblurProblem]", problems.to(self.device))
+        converted = cast("Iterable[DeblurProblem]", modules.to(self.device))
         self.problems = ProblemBatch(
             list(converted),
             self.compute.stack_problems,
             self.feature_memory_format(),
             self.compute.blur_method,
         )
-        self._noise = [torch.Generator(device=self.device).manual_seed(self.image_seed(n) + 1) for n in batch.names]
         self._tv_weights = [self.tv_weight_for(p) for p in self.problems]
         lr_x, lr_k = self.optimization.lr_image, self.optimization.lr_kernel
         image_params = _group(self.problems.image_parameters(), lr_x)
@@ -325,11 +351,27 @@ class SelfDeblur(pl.LightningModule):
             _reset(opt)
             for group in groups:
                 _inner(opt).add_param_group(group)
-        self._group = batch.group
-        self._latest = []
-        self._started = time.perf_counter()
-        self.resumed_steps = 0
-        self._failed = {}
+
+    def start_stage(self, stage: int, carry_kernels: bool = True) -> None:
+        """Coarse to fine: replace the group's problems by those of ``stage``, G_k started at the current kernels
+        brought to the new scale (``carry_kernels``; not when an in-progress state is about to be loaded)."""
+        starts: list[torch.Tensor | None] = [None] * len(self.problems)
+        if carry_kernels:
+            with torch.no_grad():
+                filters = self.problems.filters()
+            starts = [
+                kernel_to_full_scale(to_convolution_kernel(f.detach().double().cpu()), self._full_size[p.name][1])
+                for p, f in zip(self.problems, filters)
+            ]
+        self.install(
+            [
+                self.build_problem(
+                    p.name, self._full_size[p.name][0], self._full_size[p.name][1].full_kernel_size, stage, start
+                )
+                for p, start in zip(self.problems, starts)
+            ]
+        )
+        self._stage = stage
 
     # -- in-progress state (selfdeblur.callbacks.ImageCheckpoint) ------------------------------------------------
     def settings(self) -> dict:
@@ -344,8 +386,13 @@ class SelfDeblur(pl.LightningModule):
         generators, the TV weights, the elapsed seconds. Tensors and plain values only (``weights_only`` loads)."""
         return {
             "names": [p.name for p in self.problems],
-            "kernel_sizes": [p.kernel_size for p in self.problems],
+            # The sizes asked for (the fast mode's problems solve a reduced one), as the batches give them.
+            "kernel_sizes": [
+                self._full_size[p.name][1].full_kernel_size if p.name in self._full_size else p.kernel_size
+                for p in self.problems
+            ],
             "steps_done": steps_done,
+            "stage": self._stage,
             "settings": self.settings(),
             "problems": self.problems.state_dict(),
             "optimizers": [_inner(opt).state_dict() for opt in self._optimizers()],
@@ -360,6 +407,9 @@ class SelfDeblur(pl.LightningModule):
         steps before ``state["steps_done"]`` are then skipped."""
         if state["names"] != [p.name for p in self.problems]:
             raise ValueError(f"in-progress state of {state['names']} does not belong to this group")
+        stage = int(state.get("stage", 0))
+        if stage != self._stage:
+            self.start_stage(stage, carry_kernels=False)
         self.problems.load_state_dict(state["problems"])
         for opt, opt_state in zip(self._optimizers(), state["optimizers"]):
             _inner(opt).load_state_dict(opt_state)
@@ -426,7 +476,10 @@ class SelfDeblur(pl.LightningModule):
         step = batch.step
         if step < self.resumed_steps:
             return  # done before the run was stopped; the state after it was restored
-        self._set_learning_rates(step)
+        stage, local_step = divmod(step, self.optimization.steps)
+        if stage != self._stage:
+            self.start_stage(stage)
+        self._set_learning_rates(local_step)
         estimates = self.problems(self._perturbations())
         opts = self._optimizers()
         if len(opts) == 2:
@@ -434,7 +487,7 @@ class SelfDeblur(pl.LightningModule):
             opt_image, opt_kernel = opts
             fixed = [e.latent.detach() for e in estimates]
             kernel_losses = [
-                self._loss(p, Estimate(x, e.filter, self.problems.blur(x, e.filter)), step, 0.0)
+                self._loss(p, Estimate(x, e.filter, self.problems.blur(x, e.filter)), local_step, 0.0)
                 for p, e, x in zip(self.problems, estimates, fixed)
             ]
             self._check_finite(kernel_losses, step)
@@ -450,7 +503,7 @@ class SelfDeblur(pl.LightningModule):
             opt = opt_image
         else:
             opt = opts[0]
-        losses = [self._loss(p, e, step, w) for p, e, w in zip(self.problems, estimates, self._tv_weights)]
+        losses = [self._loss(p, e, local_step, w) for p, e, w in zip(self.problems, estimates, self._tv_weights)]
         values = self._check_finite(losses, step)
         opt.zero_grad(set_to_none=True)
         total = self._total(losses)

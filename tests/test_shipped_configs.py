@@ -83,7 +83,7 @@ CHANGED_IN_CONFIG = {
     },
 }
 # Configs added after the regrouping, with no "before" to compare with.
-NEW_CONFIGS = {"configs/selfdeblur/lai_fast.yaml"}
+NEW_CONFIGS = {"configs/selfdeblur/lai_fast.yaml", "configs/selfdeblur/lai_fast_c2f.yaml"}
 
 
 def new_value(key: str, value: Any, command: str = "") -> Any:
@@ -136,3 +136,12 @@ def test_every_shipped_config_is_covered():
     shipped -= {"configs/logger/wandb.yaml", "configs/trainer/ddp.yaml"}  # trainer/logger additions only
     shipped -= NEW_CONFIGS
     assert shipped == configs
+
+
+@pytest.mark.parametrize("config", sorted(NEW_CONFIGS))
+def test_new_configs_resolve(config, monkeypatch):
+    monkeypatch.chdir(REPO)
+    now = resolved(f"fit --config {config}")
+    assert now["model.fast.enabled"] is True
+    if config.endswith("_c2f.yaml"):
+        assert (now["model.fast.coarse_kernel_sizes"], now["model.fast.max_kernel_size"]) == ([11], 21)
