@@ -359,8 +359,11 @@ class SelfDeblur(pl.LightningModule):
         if carry_kernels:
             with torch.no_grad():
                 filters = self.problems.filters()
+            # A failed image (NaN loss) has no kernel to carry; it stays out of the optimisation.
             starts = [
-                kernel_to_full_scale(to_convolution_kernel(f.detach().double().cpu()), self._full_size[p.name][1])
+                None
+                if p.name in self._failed
+                else kernel_to_full_scale(to_convolution_kernel(f.detach().double().cpu()), self._full_size[p.name][1])
                 for p, f in zip(self.problems, filters)
             ]
         self.install(

@@ -87,6 +87,27 @@ def test_a_run_killed_in_any_stage_resumes_bit_for_bit(tmp_path, uninterrupted, 
     assert (uninterrupted / f"{NAME}_deblurred.png").read_bytes() == (out / f"{NAME}_deblurred.png").read_bytes()
 
 
+def test_an_image_that_failed_in_a_coarse_stage_stays_failed_and_the_run_goes_on(monkeypatch):
+    original = SelfDeblur._loss
+
+    def nan_in_the_first_stage(self, problem, estimate, step, tv_weight):
+        loss = original(self, problem, estimate, step, tv_weight)
+        return loss * float("nan") if self._stage == 0 and step == 1 else loss
+
+    monkeypatch.setattr(SelfDeblur, "_loss", nan_in_the_first_stage)
+    model = SelfDeblur(
+        Optimization(steps=3, milestones=(2,), mse_steps=2),
+        Generators(image_channels=(8, 8), skip_channels=(4, 4), non_local_scales=0, kernel_hidden=(32,)),
+        fast=FastMode(enabled=True, max_kernel_size=5, crop=None, coarse_kernel_sizes=(3,)),
+    )
+    with pytest.warns(UserWarning, match="became nan at step 1"):
+        solver_trainer("cpu", progress=False).fit(
+            model, datamodule=SelfDeblurDataModule(synthetic=SyntheticBlur(size=24, kernel_size=5))
+        )
+    (result,) = model.finished
+    assert result.failed and result.status == "failed: the loss became nan at step 1"
+
+
 def test_stages_need_the_fast_mode_and_increasing_odd_sizes():
     with pytest.raises(ValueError, match="coarse_kernel_sizes must be \\[\\] unless model.fast.enabled is true"):
         FastMode(enabled="auto", max_kernel_size=21, coarse_kernel_sizes=(11,))
