@@ -312,6 +312,17 @@ def evaluate_phase(out: Path, phase: str, size: StudySize, sets: dict[str, list[
     return result
 
 
+def lower_than(evaluation: dict[str, Any], reference: dict[str, Any] | None) -> dict[str, int] | None:
+    """How many images of ``evaluation`` score a lower LPIPS and a lower NIQE than the same image in ``reference``
+    (per-image rows of :func:`evaluate_phase`), or ``None`` without a reference or for the reference itself."""
+    if reference is None or reference is evaluation:
+        return None
+    before = {row["name"]: row for row in reference["per_image"]}
+    rows = evaluation["per_image"]
+    counts = {m: sum(row[m] < before[row["name"]][m] for row in rows) for m in ("lpips", "niqe")}
+    return {**counts, "images": len(rows)}
+
+
 def reference_scores(out: Path, sets: dict[str, list[TensorPair]]) -> dict[str, Any]:
     """The blurry inputs' metrics and the sharp targets' NIQE on each test set (``OUT/references.json``)."""
     done = out / "references.json"
@@ -435,11 +446,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             f"## {title}",
             "",
-            "| method | PSNR ↑ | SSIM ↑ | LPIPS ↓ | NIQE ↓ | s/image | train s (phase) |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| method | PSNR ↑ | SSIM ↑ | LPIPS ↓ | NIQE ↓ | lower LPIPS / NIQE than L1 | s/image | train s (phase) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
             "| blurry input | "
             + " | ".join(cell(ref["blurry"][m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3)))
-            + " | – | – |",
+            + " | – | – | – |",
         ]
         for phase in ("pretrain", *METHODS):
             evaluation = result["evaluations"].get(phase)
@@ -448,6 +459,8 @@ def markdown(result: dict[str, Any]) -> str:
             mean = evaluation[set_name]["mean"]
             train = result["training"][phase]["train_seconds"]
             cells = [cell(mean[m], d) for m, d in zip(METRIC_ORDER, (2, 4, 4, 3))]
+            lower = evaluation[set_name].get("lower_than_l1")
+            cells.append("–" if not lower else f"{lower['lpips']} / {lower['niqe']} of {lower['images']}")
             lines.append(f"| {LABELS[phase]} | " + " | ".join(cells) + f" | {mean['seconds']:.2f} | {train:.0f} |")
         lines += ["", f"Sharp targets' NIQE: {ref['sharp_niqe']:.3f}.", ""]
     lines += [
@@ -586,7 +599,13 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "data": {"train_pairs": len(train), "val_pairs": len(val), **{k: len(v) for k, v in sets.items()}},
         "references": reference_scores(out, sets),
         "training": training,
-        "evaluations": {k: {s: {"mean": v[s]["mean"]} for s in v} for k, v in evaluations.items()},
+        "evaluations": {
+            k: {
+                s: {"mean": v[s]["mean"], "lower_than_l1": lower_than(v[s], evaluations.get("l1", {}).get(s))}
+                for s in v
+            }
+            for k, v in evaluations.items()
+        },
         "training_logs": {phase: training_log(out, phase) for phase in ("pretrain", *WARMUPS.values(), *METHODS)},
         "adaptation": {
             model: {**a, "rows": [{k: v for k, v in r.items() if k != "per_image"} for r in a["rows"]]}

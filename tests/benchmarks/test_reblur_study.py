@@ -41,6 +41,12 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, seeded_torch_hub, capsys
         assert first["training_logs"][phase], "the response is logged during training"
     text = report.with_suffix(".md").read_text()
     assert "| L1 + reblur (n2) |" in text and "ratio deblurred/sharp" in text
+    lower = first["evaluations"]["vgg"]["kodak"]["lower_than_l1"]
+    assert (
+        lower["images"] == 1
+        and 0 <= lower["lpips"] <= 1
+        and first["evaluations"]["l1"]["kodak"]["lower_than_l1"] is None
+    )
 
     # A stopped study continues: the l1 phase lost its end (weights and record) but kept its checkpoint.
     (out / "l1" / "train.json").unlink()
