@@ -16,6 +16,7 @@ from deblur_core.save_schedule import SaveSchedule
 from selfdeblur.callbacks.progress_bar import say
 from selfdeblur.callbacks.result_writer import ResultWriter
 from selfdeblur.data import GroupBatch
+from selfdeblur.settings_record import differences, flat_settings
 
 if TYPE_CHECKING:
     from selfdeblur.lightning_module import SelfDeblur
@@ -77,8 +78,9 @@ class ImageCheckpoint(Callback):
         except Exception as err:  # a file cut short by a crash of the machine: start the group again
             say(trainer, f"{', '.join(batch.names)}: in-progress state '{path}' unreadable ({err}); from step 0")
             return
-        expected = {"settings": module.settings(), "kernel_sizes": batch.kernel_sizes, "names": batch.names}
-        if any(state.get(key) != value for key, value in expected.items()):
+        expected = {"kernel_sizes": batch.kernel_sizes, "names": batch.names}
+        other = any(state.get(key) != value for key, value in expected.items())
+        if other or differences(flat_settings(state.get("settings") or {}), flat_settings(module.settings())):
             say(trainer, f"{', '.join(batch.names)}: in-progress state made with other settings; from step 0")
             return
         module.load_solver_state(state)

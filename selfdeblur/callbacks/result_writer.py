@@ -20,6 +20,8 @@ from selfdeblur.callbacks.progress_bar import say
 from selfdeblur.data import SelfDeblurDataModule
 from selfdeblur.metrics import aligned_psnr, kernel_distance
 from selfdeblur.result import DeblurResult, is_failure
+from selfdeblur.settings_record import differences as setting_differences
+from selfdeblur.settings_record import flat_settings
 
 if TYPE_CHECKING:
     from selfdeblur.lightning_module import SelfDeblur
@@ -137,11 +139,7 @@ class ResultWriter(Callback):
         else:  # a summary from before settings were recorded: what its columns say
             before = {"kernel_size": int(row["kernel_size"]), "model.optimization.steps": int(row["steps"])}
             now = {key: now[key] for key in before}
-        return [
-            f"{key} {before.get(key, '-')} (now {now.get(key, '-')})"
-            for key in sorted(set(before) | set(now))
-            if before.get(key) != now.get(key)
-        ]
+        return setting_differences(before, now)
 
     def check_output_folder(self, datamodule: SelfDeblurDataModule) -> None:
         """Before any work: the output folder is writable and outside every input folder (a rerun would read its
@@ -275,20 +273,8 @@ class ResultWriter(Callback):
 
 
 def _settings(pl_module: pl.LightningModule, kernel_size: int) -> dict[str, Any]:
-    """Flat ``{"model.<group>.<option>": value, ..., "kernel_size": k}`` of what a result depends on."""
-    nested = cast("SelfDeblur", pl_module).settings()
-    flat: dict[str, Any] = {"kernel_size": kernel_size}
-    for group, values in nested.items():
-        if isinstance(values, dict):
-            flat |= {f"model.{group}.{key}": _plain(value) for key, value in values.items()}
-        else:
-            flat[f"model.{group}" if group != "precision" else "trainer.precision"] = _plain(values)
-    return flat
-
-
-def _plain(value: Any) -> Any:
-    """JSON's view of a value (tuples as lists), so that recorded and current settings compare equal."""
-    return json.loads(json.dumps(value, default=str))
+    """The flat record (:mod:`selfdeblur.settings_record`) of what a result of ``pl_module`` depends on."""
+    return flat_settings(cast("SelfDeblur", pl_module).settings(), kernel_size)
 
 
 def _datamodule(trainer: pl.Trainer) -> SelfDeblurDataModule:

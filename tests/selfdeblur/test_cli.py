@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import time
 
 import numpy as np
@@ -125,6 +126,20 @@ def test_a_folder_solved_with_other_settings_stops_the_run_unless_asked(tmp_path
     line = command_error(capsys, main, [*args, "--data.kernel_size", "5", "--model.seed", "3"], status=1)
     assert "model.seed 0 (now 3)" in line
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_deblurred.png")} == first  # nothing touched
+    # An option that did not exist when the folder was solved is no difference at its default, one otherwise.
+    for recorded in (out / "settings").glob("*.json"):
+        settings = json.loads(recorded.read_text())
+        del settings["model.fast.coarse_kernel_sizes"]
+        recorded.write_text(json.dumps(settings))
+    fit_images(images, "--data.kernel_size", "5", *options)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_deblurred.png")} == first
+    line = command_error(
+        capsys,
+        main,
+        [*args, "--data.kernel_size", "5", "--model.fast.enabled", "true", "--model.fast.coarse_kernel_sizes", "[3]"],
+        status=1,
+    )
+    assert "model.fast.coarse_kernel_sizes - (now [3])" in line
     fit_images(images, "--data.kernel_size", "7", *options, "--output.keep_different", "true")
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_deblurred.png")} == first  # kept
     fit_images(images, "--data.kernel_size", "7", *options, "--output.overwrite", "true")

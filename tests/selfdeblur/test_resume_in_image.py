@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 
 from tests.helpers import REPO
 from tests.helpers import SELFDEBLUR_TINY as TINY
@@ -97,3 +98,23 @@ def test_a_state_saved_with_other_settings_is_not_used(tmp_path):
     assert other.returncode == 0, other.stderr[-2000:]
     assert "in-progress state made with other settings; from step 0" in other.stdout
     assert "resuming" not in other.stdout
+
+
+def test_a_state_saved_before_an_option_existed_is_used_while_the_option_is_at_its_default(tmp_path):
+    out = tmp_path / "run"
+    killed = fit(
+        out,
+        "--resume.every_n_steps",
+        "2",
+        "--trainer.callbacks+=tests.callbacks.ExitAtStep",
+        "--trainer.callbacks.init_args.step",
+        "4",
+    )
+    assert killed.returncode == 137
+    (path,) = (out / ".in_progress").glob("*.pt")
+    state = torch.load(path, weights_only=True)
+    del state["settings"]["fast"]["coarse_kernel_sizes"]  # as a state saved before the option was added
+    torch.save(state, path)
+    resumed = fit(out)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from step 4" in resumed.stdout
