@@ -83,8 +83,8 @@ def test_a_run_stopped_by_sigterm_saves_its_last_step_and_resumes_bit_for_bit(tm
     assert (tmp_path / "whole" / f"{name}_deblurred.png").read_bytes() == (out / f"{name}_deblurred.png").read_bytes()
 
 
-def test_a_state_saved_with_other_settings_is_not_used(tmp_path):
-    out = tmp_path / "run"
+def kill_after_step_4(out) -> None:
+    """A run into ``out`` killed at step 4, with in-progress states saved every 2 steps."""
     killed = fit(
         out,
         "--resume.every_n_steps",
@@ -94,6 +94,11 @@ def test_a_state_saved_with_other_settings_is_not_used(tmp_path):
         "4",
     )
     assert killed.returncode == 137
+
+
+def test_a_state_saved_with_other_settings_is_not_used(tmp_path):
+    out = tmp_path / "run"
+    kill_after_step_4(out)
     other = fit(out, "--model.optimization.lr_image", "0.02")
     assert other.returncode == 0, other.stderr[-2000:]
     assert "in-progress state made with other settings; from step 0" in other.stdout
@@ -102,15 +107,7 @@ def test_a_state_saved_with_other_settings_is_not_used(tmp_path):
 
 def test_a_state_saved_before_an_option_existed_is_used_while_the_option_is_at_its_default(tmp_path):
     out = tmp_path / "run"
-    killed = fit(
-        out,
-        "--resume.every_n_steps",
-        "2",
-        "--trainer.callbacks+=tests.callbacks.ExitAtStep",
-        "--trainer.callbacks.init_args.step",
-        "4",
-    )
-    assert killed.returncode == 137
+    kill_after_step_4(out)
     (path,) = (out / ".in_progress").glob("*.pt")
     state = torch.load(path, weights_only=True)
     del state["settings"]["fast"]["coarse_kernel_sizes"]  # as a state saved before the option was added
