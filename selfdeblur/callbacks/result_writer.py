@@ -68,6 +68,8 @@ class ResultWriter(Callback):
         max_shift: shift range of the comparison with the ground truth.
         keep_different: keep (and skip) images already done with other settings (kernel size, options, seed,
             precision) than this run's; without it, or ``overwrite``, such a folder stops the run before any work.
+            An option that did not exist when an image was solved is no difference while at its default
+            (:func:`selfdeblur.settings_record.differences`).
     """
 
     def __init__(
