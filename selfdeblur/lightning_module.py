@@ -31,7 +31,7 @@ import time
 import zlib
 from collections.abc import Iterable
 from contextlib import ExitStack
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import cast
 
@@ -161,14 +161,6 @@ class SelfDeblur(pl.LightningModule):
                 "(or use fewer model.generators.image_channels)"
             )
 
-    def stage_plan(self, stage: int, height: int, width: int, kernel_size: int) -> ReductionPlan | None:
-        """The reduction of an ``height x width`` image at coarse-to-fine ``stage`` (the last stage is
-        ``fast.max_kernel_size``'s), or ``None`` in the paper's mode."""
-        sizes = [*self.fast.coarse_kernel_sizes, self.fast.max_kernel_size]
-        return fast_mode_plan(
-            replace(self.fast, coarse_kernel_sizes=(), max_kernel_size=sizes[stage]), height, width, kernel_size
-        )
-
     def build_problem(
         self, name: str, blurry: torch.Tensor, kernel_size: int, stage: int = 0, start: torch.Tensor | None = None
     ) -> DeblurProblem:
@@ -177,7 +169,7 @@ class SelfDeblur(pl.LightningModule):
         in the first stage, else as initialised)."""
         blurry = blurry.detach().float().cpu()
         height, width = blurry.shape[-2:]
-        plan = self.stage_plan(stage, height, width, kernel_size)
+        plan = fast_mode_plan(self.fast, height, width, kernel_size, stage)
         if plan is not None:
             self._full_size[name] = (blurry, plan)
             blurry, _ = reduce_image(blurry, plan, self.fast.saturation)
@@ -241,7 +233,7 @@ class SelfDeblur(pl.LightningModule):
         for image in getattr(self.trainer.datamodule, "images", []):  # type: ignore[attr-defined]
             height, width = image.size
             for level in range(self.stages):
-                plan = self.stage_plan(level, height, width, image.kernel_size)
+                plan = fast_mode_plan(self.fast, height, width, image.kernel_size, level)
                 if plan is None:
                     self.check_size(image.source, height, width, image.kernel_size)
                 else:

@@ -82,12 +82,14 @@ def plan_reduction(
     return ReductionPlan(scale, reduced_kernel, size, crop, kernel_size)
 
 
-def fast_mode_plan(fast: FastMode, height: int, width: int, kernel_size: int) -> ReductionPlan | None:
-    """The reduction ``fast`` makes of an ``height x width`` image, or ``None`` when it is solved in the paper's
-    mode."""
+def fast_mode_plan(fast: FastMode, height: int, width: int, kernel_size: int, stage: int = -1) -> ReductionPlan | None:
+    """The reduction ``fast`` makes of an ``height x width`` image at coarse-to-fine ``stage`` (an index into
+    ``(*fast.coarse_kernel_sizes, fast.max_kernel_size)``; the last, the only one without stages, by default), or
+    ``None`` when it is solved in the paper's mode."""
     if not fast.applies_to(height, width):
         return None
-    return plan_reduction(height, width, kernel_size, fast.max_kernel_size, fast.crop)
+    max_kernel_size = (*fast.coarse_kernel_sizes, fast.max_kernel_size)[stage]
+    return plan_reduction(height, width, kernel_size, max_kernel_size, fast.crop)
 
 
 def downscale(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

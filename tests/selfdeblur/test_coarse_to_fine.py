@@ -18,12 +18,17 @@ STAGES = ["--model.fast.enabled", "true", "--model.fast.max_kernel_size", "5", "
 STAGES += ["--model.fast.coarse_kernel_sizes", "[3]"]
 
 
-def test_each_stage_solves_its_scale_and_the_next_starts_at_the_last_kernel(monkeypatch):
-    model = SelfDeblur(
-        Optimization(steps=4, milestones=(2,), mse_steps=2),
+def two_stage_model(steps: int) -> SelfDeblur:
+    """A tiny SelfDeblur with a 3 px stage before the final 5 px one, ``steps`` per stage."""
+    return SelfDeblur(
+        Optimization(steps=steps, milestones=(2,), mse_steps=2),
         Generators(image_channels=(8, 8), skip_channels=(4, 4), non_local_scales=0, kernel_hidden=(32,)),
         fast=FastMode(enabled=True, max_kernel_size=5, crop=None, coarse_kernel_sizes=(3,)),
     )
+
+
+def test_each_stage_solves_its_scale_and_the_next_starts_at_the_last_kernel(monkeypatch):
+    model = two_stage_model(steps=4)
     assert model.steps == 8  # the whole schedule in each of the 2 stages
     seen: list[dict] = []
     start_stage = SelfDeblur.start_stage
@@ -95,11 +100,7 @@ def test_an_image_that_failed_in_a_coarse_stage_stays_failed_and_the_run_goes_on
         return loss * float("nan") if self._stage == 0 and step == 1 else loss
 
     monkeypatch.setattr(SelfDeblur, "_loss", nan_in_the_first_stage)
-    model = SelfDeblur(
-        Optimization(steps=3, milestones=(2,), mse_steps=2),
-        Generators(image_channels=(8, 8), skip_channels=(4, 4), non_local_scales=0, kernel_hidden=(32,)),
-        fast=FastMode(enabled=True, max_kernel_size=5, crop=None, coarse_kernel_sizes=(3,)),
-    )
+    model = two_stage_model(steps=3)
     with pytest.warns(UserWarning, match="became nan at step 1"):
         solver_trainer("cpu", progress=False).fit(
             model, datamodule=SelfDeblurDataModule(synthetic=SyntheticBlur(size=24, kernel_size=5))
