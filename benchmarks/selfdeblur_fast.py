@@ -131,6 +131,10 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
 
 def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     fast = {"max_kernel_size": args.max_kernel_size, "crop": args.crop, "smoothness": args.smoothness}
+    if args.coarse_kernel_sizes:
+        fast["coarse_kernel_sizes"] = args.coarse_kernel_sizes
+    if args.window != "edges":
+        fast["window"] = args.window
     if args.size:
         height, width = (int(v) for v in args.size.lower().split("x"))
         sources = [("astronaut", f"astronaut_{height}x{width}")]
@@ -147,6 +151,10 @@ def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
                     name += f"_tv{args.tv_weight}"
                 if (args.max_kernel_size, args.crop, args.smoothness) != (17, 160, 0.002):
                     name += f"_mk{args.max_kernel_size}_crop{args.crop}_we{args.smoothness:g}"
+                if args.coarse_kernel_sizes:
+                    name += "_c2f" + "-".join(str(k) for k in args.coarse_kernel_sizes)
+                if args.window != "edges":
+                    name += f"_{args.window}"
                 out.append(
                     {
                         "name": name,
@@ -178,9 +186,11 @@ def report(lines: list[dict[str, Any]], command: str) -> str:
     ]
     for r in lines:
         gain = r["fast_mode"]["psnr"] - r["blurry"]["psnr"]
+        sizes = (*r["fast"].get("coarse_kernel_sizes", []), r["fast"]["max_kernel_size"])
+        stages = " then ".join(str(k) for k in sizes)
         rows.append(
             f"| {r['name']} | {r['width']}x{r['height']} | {r['kernel_size']} | {r['noise']:g} | "
-            f"<= {r['fast']['max_kernel_size']} | "
+            f"<= {stages} | "
             f"{r.get('tv_weight', 0)} | {r['seconds']:.0f} ({cell(r.get('deconvolution_seconds'), 0)}) | "
             f"{r['peak_rss_mb']} | {cell(r['blurry']['psnr'], 2)} / {cell(r['blurry']['ssim'], 4)} | "
             f"{cell(r['fast_mode']['psnr'], 2)} / {cell(r['fast_mode']['ssim'], 4)} | "
@@ -216,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-kernel-size", type=int, default=11)
     parser.add_argument("--crop", type=int, default=160)
     parser.add_argument("--smoothness", type=float, default=0.002)
+    parser.add_argument("--coarse-kernel-sizes", type=int, nargs="*", default=[], help="model.fast.coarse_kernel_sizes")
+    parser.add_argument("--window", default="edges", choices=["edges", "coherent_edges"], help="model.fast.window")
     parser.add_argument("--tv-weight", default="0", help="model.tv.weight of the estimation: a number or 'auto'")
     parser.add_argument("--out", help="JSON lines file (cases already in it are skipped)")
     parser.add_argument("--report", help="write a Markdown table of the --from files here")

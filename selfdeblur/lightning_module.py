@@ -172,7 +172,7 @@ class SelfDeblur(pl.LightningModule):
         plan = fast_mode_plan(self.fast, height, width, kernel_size, stage)
         if plan is not None:
             self._full_size[name] = (blurry, plan)
-            blurry, _ = reduce_image(blurry, plan, self.fast.saturation)
+            blurry, _ = reduce_image(blurry, plan, self.fast.saturation, self.fast.window)
             height, width = blurry.shape[-2:]
             kernel_size = plan.kernel_size
         self.check_size(name, height, width, kernel_size)

@@ -229,6 +229,9 @@ class FastMode:
             stages); G_k starts each stage at the previous stage's kernel, brought to the new scale, and G_x starts
             afresh (its output size changes). Needs ``enabled: true``. On Lai, a stage at 11 before one at 21 beat
             one stage at 11 on all 5 images tried (docs/results/lai.md).
+        window: how the ``crop`` window is chosen: ``"edges"``, the most gradient; ``"coherent_edges"``, gradient
+            weighted by Xu and Jia's r-map, which prefers long straight edges to texture and noise
+            (:mod:`selfdeblur.reduced_problem`).
     """
 
     enabled: bool | Literal["auto"] = False
@@ -240,6 +243,7 @@ class FastMode:
     tile: int = 1024
     cg_iterations: int = 50
     coarse_kernel_sizes: tuple[int, ...] = ()
+    window: Literal["edges", "coherent_edges"] = "edges"
 
     def __post_init__(self) -> None:
         group = "model.fast"
@@ -253,6 +257,7 @@ class FastMode:
         check(f"{group}.saturation", self.saturation, self.saturation > 0, "positive")
         check(f"{group}.tile", self.tile, self.tile >= 64, ">= 64")
         check(f"{group}.cg_iterations", self.cg_iterations, self.cg_iterations >= 1, ">= 1")
+        _one_of(f"{group}.window", self.window, ("edges", "coherent_edges"))
         sizes = [*self.coarse_kernel_sizes, self.max_kernel_size]
         ok = all(isinstance(k, int) and k >= 3 and k % 2 == 1 for k in sizes)
         ok = ok and sizes == sorted(set(sizes))  # type: ignore[type-var]  # all int when ok

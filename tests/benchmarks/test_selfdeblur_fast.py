@@ -24,6 +24,8 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
         crop=160,
         smoothness=0.002,
         tv_weight="auto",
+        coarse_kernel_sizes=[],
+        window="edges",
     )
     made = cases(args)
     assert [c["name"] for c in made] == [
@@ -32,6 +34,18 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
         for s in (0, 1)
     ]
     assert {(c["height"], c["width"], c["tv_weight"]) for c in made} == {(720, 1280, "auto")}
+    assert made[0]["fast"] == {"max_kernel_size": 11, "crop": 160, "smoothness": 0.002}
+    # Coarse to fine and the window choice are named too, and reach the fast mode's options.
+    args.coarse_kernel_sizes, args.window, args.max_kernel_size = [11], "coherent_edges", 21
+    c2f = cases(args)[0]
+    assert c2f["name"] == "astronaut_720x1280_k31_seed0_noise0.005_tvauto_mk21_crop160_we0.002_c2f11_coherent_edges"
+    assert c2f["fast"] == {
+        "max_kernel_size": 21,
+        "crop": 160,
+        "smoothness": 0.002,
+        "coarse_kernel_sizes": [11],
+        "window": "coherent_edges",
+    }
     lines = tmp_path / "out.jsonl"
     lines.write_text(json.dumps({"name": made[0]["name"]}) + "\n")
     assert done_names(lines) == {made[0]["name"]}
@@ -66,6 +80,8 @@ def test_the_table_shows_the_gain_over_the_blurry_image(tmp_path):
     table = report([line], "cmd")
     assert "| x | 1280x720 | 31 | 0.01 | <= 17 | 0.0 | 600 (90) | 2195 | 23.00 / 0.7800 | 28.50 / 0.8700 | " in table
     assert "| +5.50 | 0.560 |" in table
+    staged = report([line | {"fast": line["fast"] | {"coarse_kernel_sizes": [11]}}], "cmd")
+    assert "| 0.01 | <= 11 then 17 | 0.0 |" in staged
     source = tmp_path / "a.jsonl"
     source.write_text(json.dumps(line) + "\n")
     main(["--report", str(tmp_path / "r.md"), "--from", str(source)])

@@ -17,6 +17,7 @@ from selfdeblur.full_resolution import deconvolve_photo, saturation_mask
 from selfdeblur.reduced_problem import (
     ReductionPlan,
     downscale,
+    gradient_coherence,
     kernel_to_full_scale,
     most_detailed_window,
     plan_reduction,
@@ -90,6 +91,41 @@ def test_the_window_with_the_most_edges_is_chosen_and_saturated_regions_are_not(
     assert top2 >= 70 - 2
     with pytest.raises(ValueError, match="larger"):
         most_detailed_window(torch.zeros(10, 10), (11, 4))
+
+
+def test_coherence_is_near_one_on_a_straight_edge_and_near_zero_on_texture():
+    # A vertical step of 0.5: the 5 x 5 neighbourhoods centred on the step's column hold 5 gradients of (0.5, 0),
+    # means 0.1 and 0.1, so r = 0.1 / (0.1 + 0.01) = 10 / 11 by hand.
+    step = torch.zeros(1, 20, 20)
+    step[:, :, 10:] = 0.5
+    r = gradient_coherence(step, 5)
+    assert torch.allclose(r[2:-2, 9], torch.full((16,), 10 / 11), atol=1e-6)
+    assert float(r[:, :6].max()) == 0 and float(r[:, 14:].max()) == 0  # flat: no gradient, r = 0
+    # A checkerboard of 2 px squares: gradients of both signs in every direction cancel in any 5 x 5 neighbourhood.
+    board = 0.25 + 0.5 * ((torch.arange(40)[:, None] // 2 + torch.arange(40)[None, :] // 2) % 2).float()
+    r = gradient_coherence(board[None], 5)[4:-4, 4:-4]
+    assert float(r.max()) < 0.25
+    with pytest.raises(ValueError, match="odd"):
+        gradient_coherence(step, 4)
+
+
+def test_coherent_edges_choose_long_edges_over_stronger_texture_and_the_module_uses_the_option():
+    image = torch.full((1, 96, 160), 0.5)
+    image[:, 8:40, 8:40] = 0.25 + 0.5 * ((torch.arange(32)[:, None] // 2 + torch.arange(32)[None, :] // 2) % 2)
+    image[:, 56:88, 100:116] = 0.9  # a bar: four straight edges, less gradient in all than the checkerboard
+    plan = ReductionPlan(1.0, 5, (96, 160), 32, 5)
+    _, (top, left) = reduce_image(image, plan, window="edges")
+    assert (top, left) == (8, 8)
+    window, (top, left) = reduce_image(image, plan, window="coherent_edges")
+    assert top <= 56 and top + 32 >= 88 and left <= 100 and left + 32 >= 116  # the whole bar
+    with pytest.raises(ValueError, match="window"):
+        reduce_image(image, plan, window="texture")
+    with pytest.raises(ValueError, match="model.fast.window"):
+        FastMode(window="texture")  # type: ignore[arg-type]
+    # The module's reduced problem is that window (grey image: the target is the image itself).
+    model = SelfDeblur(fast=FastMode(enabled=True, max_kernel_size=None, crop=32, window="coherent_edges"))
+    problem = model.build_problem("bar", image, 5)
+    assert torch.equal(problem.target[0], window)
 
 
 def test_a_kernel_shrunk_and_brought_back_keeps_its_size_and_centre():
