@@ -47,7 +47,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -74,9 +74,42 @@ from reblur.networks import ReblurringModule, UNet
 from reblur.options import DeblurLoss, Evaluation, NetworkUpdates
 from reblur.reblur_response import reblur_response
 
-METHODS = ("l1", "reblur_n1", "reblur_n2", "vgg", "reblur_n1_warm", "reblur_n2_warm")
+
+@dataclass(frozen=True)
+class Phase:
+    """One training run of the study.
+
+    ``kind``: ``"pretrain"`` (the shared start), ``"method"`` (a compared method, trained from the shared start) or
+    ``"warmup"`` (M_R alone against the fixed start); ``reblur_blocks``: the ResBlocks of its :math:`M_R`
+    (``None``: no M_R); ``warmup``: the phase whose M_R it starts from (then its reblurring loss acts from the first
+    iteration); ``perceptual``: L1 + VGG16 instead of L1.
+    """
+
+    name: str
+    label: str
+    kind: Literal["pretrain", "method", "warmup"] = "method"
+    reblur_blocks: int | None = None
+    warmup: str | None = None
+    perceptual: bool = False
+
+
+PHASES = {
+    phase.name: phase
+    for phase in (
+        Phase("pretrain", "shared start (L1)", kind="pretrain"),
+        Phase("l1", "L1"),
+        Phase("reblur_n1", "L1 + reblur (n1)", reblur_blocks=1),
+        Phase("reblur_n2", "L1 + reblur (n2)", reblur_blocks=2),
+        Phase("vgg", "L1 + VGG16", perceptual=True),
+        Phase("reblur_n1_warm", "L1 + reblur (n1, M_R warmed)", reblur_blocks=1, warmup="warmup_n1"),
+        Phase("reblur_n2_warm", "L1 + reblur (n2, M_R warmed)", reblur_blocks=2, warmup="warmup_n2"),
+        Phase("warmup_n1", "M_R warm-up (n1)", kind="warmup", reblur_blocks=1),
+        Phase("warmup_n2", "M_R warm-up (n2)", kind="warmup", reblur_blocks=2),
+    )
+}
+METHODS = tuple(name for name, phase in PHASES.items() if phase.kind == "method")
 # The warm-started methods and the phase that trains their M_R alone first.
-WARMUPS = {"reblur_n1_warm": "warmup_n1", "reblur_n2_warm": "warmup_n2"}
+WARMUPS = {name: phase.warmup for name, phase in PHASES.items() if phase.warmup is not None}
 METRIC_ORDER = ("psnr", "ssim", "lpips", "niqe")
 
 
@@ -140,16 +173,14 @@ def cosine(iterations: int, eta_min: float) -> Any:
 
 def reblur_blocks(phase: str) -> int | None:
     """The number of ResBlocks of the phase's :math:`M_R` (``reblur_n2_warm`` -> 2), or ``None`` without one."""
-    for part in phase.split("_"):
-        if part[:1] == "n" and part[1:].isdigit():
-            return int(part[1:])
-    return None
+    return PHASES[phase].reblur_blocks
 
 
 def phase_iterations(phase: str, size: StudySize) -> int:
-    if phase == "pretrain":
+    kind = PHASES[phase].kind
+    if kind == "pretrain":
         return size.pretrain_iterations
-    return size.reblur_warmup if phase.startswith("warmup_") else size.iterations
+    return size.reblur_warmup if kind == "warmup" else size.iterations
 
 
 def build_module(phase: str, size: StudySize, vgg_weight: float = 0.0) -> ReblurTraining:
@@ -162,13 +193,13 @@ def build_module(phase: str, size: StudySize, vgg_weight: float = 0.0) -> Reblur
     if blocks is not None:
         reblur_net = ReblurringModule(n_blocks=blocks, channels=size.reblur_channels)
         start = size.reblur_start
-        if phase.startswith("warmup_"):
+        if PHASES[phase].kind == "warmup":
             # M_R alone against a fixed M_D: the reblurring loss never starts and M_D does not move (lr 0).
             start, lr = iterations + 1, 0.0
-        elif phase.endswith("_warm"):
+        elif PHASES[phase].warmup is not None:
             start = 0
         loss = DeblurLoss(reblur_weight=1.0, pseudo_sharp=True, reblur_start=start)
-    elif phase == "vgg":
+    elif PHASES[phase].perceptual:
         loss = DeblurLoss(reblur_weight=0.0, perceptual_weight=vgg_weight, perceptual_arch="vgg16")
         loss = replace(loss, perceptual_layer=size.vgg_layer)
     return ReblurTraining(
@@ -208,7 +239,7 @@ def train_phase(
         start_net = UNet(channels=size.channels)
         start_net.load_state_dict(torch.load(start, map_location="cpu", weights_only=True))
         start_net.eval()
-        if phase == "vgg":
+        if PHASES[phase].perceptual:
             vgg_weight = vgg_balance(start_net, data, size.vgg_layer)
     module = build_module(phase, size, vgg_weight)
     if start_net is not None:
@@ -404,17 +435,7 @@ def adaptation_phase(
 
 
 # -- the report -----------------------------------------------------------------------------------
-LABELS = {
-    "pretrain": "shared start (L1)",
-    "l1": "L1",
-    "reblur_n1": "L1 + reblur (n1)",
-    "reblur_n2": "L1 + reblur (n2)",
-    "reblur_n1_warm": "L1 + reblur (n1, M_R warmed)",
-    "reblur_n2_warm": "L1 + reblur (n2, M_R warmed)",
-    "warmup_n1": "M_R warm-up (n1)",
-    "warmup_n2": "M_R warm-up (n2)",
-    "vgg": "L1 + VGG16",
-}
+LABELS = {name: phase.label for name, phase in PHASES.items()}
 
 
 def markdown(result: dict[str, Any]) -> str:
