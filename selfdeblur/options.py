@@ -231,7 +231,7 @@ class FastMode:
             one stage at 11 on all 5 images tried (docs/results/lai.md).
         window: how the ``crop`` window is chosen: ``"edges"``, the most gradient; ``"coherent_edges"``, gradient
             weighted by Xu and Jia's r-map, which prefers long straight edges to texture and noise
-            (:mod:`selfdeblur.reduced_problem`).
+            (:mod:`selfdeblur.reduced_problem`); measured in docs/results/selfdeblur_fast.md.
     """
 
     enabled: bool | Literal["auto"] = False
