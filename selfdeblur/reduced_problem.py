@@ -110,13 +110,22 @@ def downscale(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False)[0]
 
 
+def luma_gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences ``(d/dx, d/dy)`` of the luma (``to_luma(..., "gray")``) of ``image`` ``(C, H, W)``, each
+    ``(H, W)``, zero in the last column / row."""
+    luma = to_luma(image[None].float(), "gray")[0, 0] if image.shape[0] == 3 else image[0].float()
+    gx = torch.zeros_like(luma)
+    gy = torch.zeros_like(luma)
+    gx[:, :-1] = luma[:, 1:] - luma[:, :-1]
+    gy[:-1, :] = luma[1:, :] - luma[:-1, :]
+    return gx, gy
+
+
 def edge_content(image: torch.Tensor, saturation: float = 0.98, margin: int = 0) -> torch.Tensor:
     """Per-pixel gradient magnitude of the luma (``to_luma(..., "gray")``) of ``image`` ``(C, H, W)`` in [0, 1],
     ``(H, W)``; zero within ``margin`` pixels of a pixel at or above ``saturation`` in any channel."""
-    luma = to_luma(image[None].float(), "gray")[0, 0] if image.shape[0] == 3 else image[0].float()
-    grad = torch.zeros_like(luma)
-    grad[:, :-1] += (luma[:, 1:] - luma[:, :-1]).abs()
-    grad[:-1, :] += (luma[1:, :] - luma[:-1, :]).abs()
+    gx, gy = luma_gradients(image)
+    grad = gx.abs() + gy.abs()
     saturated = (image >= saturation).any(dim=0).float()
     if margin > 0 and bool(saturated.any()):
         saturated = F.max_pool2d(saturated[None, None], 2 * margin + 1, stride=1, padding=margin)[0, 0]
@@ -128,11 +137,7 @@ def gradient_coherence(image: torch.Tensor, side: int, epsilon: float = 0.01) ->
     neighbourhoods (odd ``side``; zero-padded at the borders), ``(H, W)`` in [0, 1)."""
     if side < 1 or side % 2 == 0:
         raise ValueError(f"side must be odd and positive, got {side}")
-    luma = to_luma(image[None].float(), "gray")[0, 0] if image.shape[0] == 3 else image[0].float()
-    gx = torch.zeros_like(luma)
-    gy = torch.zeros_like(luma)
-    gx[:, :-1] = luma[:, 1:] - luma[:, :-1]
-    gy[:-1, :] = luma[1:, :] - luma[:-1, :]
+    gx, gy = luma_gradients(image)
     stack = torch.stack([gx, gy, torch.hypot(gx, gy)])[None]
     # Means rather than sums: epsilon is then a per-pixel gradient, whatever the neighbourhood's size.
     means = F.avg_pool2d(stack, side, stride=1, padding=side // 2, count_include_pad=True)[0]
