@@ -174,6 +174,25 @@ def fetch(url: str, dest: Path, *, sha256: str | None = None, progress: bool = F
     return dest
 
 
+def safe_tar_members(archive: tarfile.TarFile, into: Path) -> list[tarfile.TarInfo]:
+    """The members of ``archive`` if all are safe to extract into ``into``; the checks of Python's ``"data"``
+    extraction filter that matter here: files, folders and links only, none of them (nor a link's target) outside
+    ``into``. Raises :class:`tarfile.TarError` naming the first unsafe member."""
+    root = into.resolve()
+    members = archive.getmembers()
+    for member in members:
+        place = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+            raise tarfile.TarError(f"member {member.name!r} is not a file, folder or link")
+        if not place.is_relative_to(root):
+            raise tarfile.TarError(f"member {member.name!r} would be extracted outside the folder")
+        if member.issym() or member.islnk():
+            base = place.parent if member.issym() else root
+            if not (base / member.linkname).resolve().is_relative_to(root):
+                raise tarfile.TarError(f"link {member.name!r} points outside the folder")
+    return members
+
+
 def extract(file: Path, kind: Extract, into: Path) -> None:
     """Unpack ``file`` into the folder ``into`` (created); ``none`` moves the file there."""
     into.mkdir(parents=True, exist_ok=True)
@@ -183,7 +202,10 @@ def extract(file: Path, kind: Extract, into: Path) -> None:
                 archive.extractall(into)  # zipfile drops absolute and '..' parts of member names
         elif kind == "tar":
             with tarfile.open(file) as archive:
-                archive.extractall(into, filter="data")
+                if hasattr(tarfile, "data_filter"):
+                    archive.extractall(into, filter="data")
+                else:  # Python before 3.10.12 / 3.11.4 (e.g. Debian 12's 3.11.2) has no extraction filters
+                    archive.extractall(into, members=safe_tar_members(archive, into))
         else:
             os.replace(file, into / file.name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:

@@ -205,6 +205,25 @@ def test_download_refuses_a_tar_member_outside_the_folder(tmp_path):
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "data" / "tiny").exists()
 
 
+def test_tar_members_are_checked_without_the_extraction_filter_of_newer_pythons(tmp_path, monkeypatch):
+    # Python 3.11.2 (Debian 12's) has no tarfile.data_filter: the same archives must be kept or refused.
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    archive = _tgz(tmp_path / "tiny.tgz", {**TINY_FILES, "../README": b"-"}, prefix="pkg/data/")
+    spec = _tiny(Archive("tiny.tgz", archive.as_uri(), extract="tar", member="pkg/data"))
+    assert download(spec, tmp_path / "data" / "tiny").ok
+    assert (tmp_path / "data" / "tiny" / "a" / "x.png").read_bytes() == b"x-bytes"
+    evil = _tgz(tmp_path / "evil.tgz", {"../../evil.txt": b"x"})
+    with pytest.raises(DatasetError, match="evil.tgz cannot be extracted.*outside the folder"):
+        download(_tiny(Archive("evil.tgz", evil.as_uri(), extract="tar")), tmp_path / "data" / "other")
+    assert not (tmp_path / "evil.txt").exists()
+    with tarfile.open(tmp_path / "link.tgz", "w:gz") as out:
+        link = tarfile.TarInfo("a/escape")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../etc/passwd"
+        out.addfile(link)
+    with pytest.raises(DatasetError, match="link 'a/escape' points outside"):
+        download(_tiny(Archive("link.tgz", (tmp_path / "link.tgz").as_uri(), extract="tar")), tmp_path / "data" / "l")
+
+
 def test_download_merges_several_archives_from_a_mirror(tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
