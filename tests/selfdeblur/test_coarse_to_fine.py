@@ -69,11 +69,11 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize(("every", "kill", "resumes_from"), [(5, 12, 10), (3, 15, 15)])
+@pytest.mark.parametrize(("every", "kill", "resumes_from"), [(5, 7, 5), (5, 12, 10), (3, 15, 15)])
 def test_a_run_killed_in_any_stage_resumes_bit_for_bit(tmp_path, uninterrupted, every, kill, resumes_from):
-    # 10 steps per stage: a run resuming exactly at the switch (from the state saved after the coarse stage's last
-    # step), and one inside the fine stage. (Before stages, a fast-mode state was never used: it recorded the reduced
-    # kernel size, the batches the full one.)
+    # 10 steps per stage: a kill in the coarse stage, one resuming exactly at the switch (the state saved after the
+    # coarse stage's last step), and one inside the fine stage. (Before stages, a fast-mode state was never used:
+    # it recorded the reduced kernel size, the batches the full one.)
     out = tmp_path / "killed"
     killed = fit(
         out,
