@@ -185,21 +185,21 @@ def phase_iterations(phase: str, size: StudySize) -> int:
 
 def build_module(phase: str, size: StudySize, vgg_weight: float = 0.0) -> ReblurTraining:
     """The LightningModule of a phase: ``"pretrain"``, a warm-up (``"warmup_n1"``) or one of :data:`METHODS`."""
+    spec = PHASES[phase]
     iterations = phase_iterations(phase, size)
-    lr = size.lr_pretrain if phase == "pretrain" else size.lr
+    lr = size.lr_pretrain if spec.kind == "pretrain" else size.lr
     reblur_net = None
     loss = DeblurLoss(reblur_weight=0.0)
-    blocks = reblur_blocks(phase)
-    if blocks is not None:
-        reblur_net = ReblurringModule(n_blocks=blocks, channels=size.reblur_channels)
+    if spec.reblur_blocks is not None:
+        reblur_net = ReblurringModule(n_blocks=spec.reblur_blocks, channels=size.reblur_channels)
         start = size.reblur_start
-        if PHASES[phase].kind == "warmup":
+        if spec.kind == "warmup":
             # M_R alone against a fixed M_D: the reblurring loss never starts and M_D does not move (lr 0).
             start, lr = iterations + 1, 0.0
-        elif PHASES[phase].warmup is not None:
+        elif spec.warmup is not None:
             start = 0
         loss = DeblurLoss(reblur_weight=1.0, pseudo_sharp=True, reblur_start=start)
-    elif PHASES[phase].perceptual:
+    elif spec.perceptual:
         loss = DeblurLoss(reblur_weight=0.0, perceptual_weight=vgg_weight, perceptual_arch="vgg16")
         loss = replace(loss, perceptual_layer=size.vgg_layer)
     return ReblurTraining(
