@@ -81,7 +81,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     from deblur_core.crop import center_crop
     from selfdeblur.api import solver_trainer
     from selfdeblur.data import BlurryImage, ImagesInMemory
-    from selfdeblur.full_resolution import deconvolve_photo
+    from selfdeblur.full_resolution import deconvolve_photo, smoothness_for
     from selfdeblur.levin_protocol import kernel_similarity
     from selfdeblur.lightning_module import SelfDeblur
     from selfdeblur.options import FastMode, Optimization, TotalVariation
@@ -118,6 +118,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         "blurry": scores(blurry, truth),
         "fast_mode": scores(result.image, truth),
         "true_kernel": scores(known, truth),
+        "smoothness_used": smoothness_for(blurry, fast.smoothness),
         "kernel_similarity": kernel_similarity(result.kernel, kernel),
         "kernel_similarity_rotated": kernel_similarity(result.kernel.flip(0, 1), kernel),  # orientation check
         "kernel": [[round(float(v), 6) for v in row] for row in result.kernel],
@@ -130,7 +131,8 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
-    fast = {"max_kernel_size": args.max_kernel_size, "crop": args.crop, "smoothness": args.smoothness}
+    smoothness = args.smoothness if args.smoothness == "auto" else float(args.smoothness)
+    fast = {"max_kernel_size": args.max_kernel_size, "crop": args.crop, "smoothness": smoothness}
     if args.coarse_kernel_sizes:
         fast["coarse_kernel_sizes"] = args.coarse_kernel_sizes
     if args.window != "edges":
@@ -149,8 +151,9 @@ def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
                 name = f"{stem}_k{args.kernel_size}_seed{seed}_noise{noise:g}"
                 if args.tv_weight != "0":
                     name += f"_tv{args.tv_weight}"
-                if (args.max_kernel_size, args.crop, args.smoothness) != (17, 160, 0.002):
-                    name += f"_mk{args.max_kernel_size}_crop{args.crop}_we{args.smoothness:g}"
+                if (args.max_kernel_size, args.crop, smoothness) != (17, 160, 0.002):
+                    we = smoothness if smoothness == "auto" else f"{smoothness:g}"
+                    name += f"_mk{args.max_kernel_size}_crop{args.crop}_we{we}"
                 if args.coarse_kernel_sizes:
                     name += "_c2f" + "-".join(str(k) for k in args.coarse_kernel_sizes)
                 if args.window != "edges":
@@ -181,11 +184,14 @@ def done_names(path: Path) -> set[str]:
 def report(lines: list[dict[str, Any]], command: str) -> str:
     rows = [
         "| case | size | k | noise | reduced k | TV weight | seconds (deconvolution) | peak RSS (MB) | "
-        "blurry PSNR / SSIM | fast mode | true kernel | gain (dB) | kernel similarity |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "blurry PSNR / SSIM | fast mode | true kernel | gain (dB) | share of the true kernel's gain | "
+        "kernel similarity |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in lines:
         gain = r["fast_mode"]["psnr"] - r["blurry"]["psnr"]
+        available = r["true_kernel"]["psnr"] - r["blurry"]["psnr"]
+        share = f"{100 * gain / available:.0f}%" if available > 0 else "–"
         sizes = (*r["fast"].get("coarse_kernel_sizes", []), r["fast"]["max_kernel_size"])
         stages = " then ".join(str(k) for k in sizes)
         rows.append(
@@ -194,9 +200,16 @@ def report(lines: list[dict[str, Any]], command: str) -> str:
             f"{r.get('tv_weight', 0)} | {r['seconds']:.0f} ({cell(r.get('deconvolution_seconds'), 0)}) | "
             f"{r['peak_rss_mb']} | {cell(r['blurry']['psnr'], 2)} / {cell(r['blurry']['ssim'], 4)} | "
             f"{cell(r['fast_mode']['psnr'], 2)} / {cell(r['fast_mode']['ssim'], 4)} | "
-            f"{cell(r['true_kernel']['psnr'], 2)} / {cell(r['true_kernel']['ssim'], 4)} | {gain:+.2f} | "
+            f"{cell(r['true_kernel']['psnr'], 2)} / {cell(r['true_kernel']['ssim'], 4)} | {gain:+.2f} | {share} | "
             f"{r['kernel_similarity']:.3f} |"
         )
+    with_kernels = [r["name"] for r in lines if "kernel" in r]
+    if with_kernels:
+        rows += [
+            "",
+            f"Kernels, true (left) and estimated (right), each scaled to its maximum, in `{KERNELS_PNG}` beside this "
+            "file, one row per case that stored its kernel, from the top: " + ", ".join(with_kernels) + ".",
+        ]
     first = lines[0] if lines else {}
     codes = ", ".join(dict.fromkeys(str(r.get("code", "?")) for r in lines))
     header = [
@@ -212,6 +225,36 @@ def report(lines: list[dict[str, Any]], command: str) -> str:
     return "\n".join(header + rows) + "\n\n" + NOTES_MARKER + "\n"
 
 
+KERNELS_PNG = "selfdeblur_fast_kernels.png"
+
+
+def kernel_montage(lines: list[dict[str, Any]], zoom: int = 4) -> torch.Tensor | None:
+    """``(1, H, W)`` in [0, 1]: one row per line that stored its estimated ``"kernel"``, the true kernel
+    (``random_motion_kernel(kernel_size, kernel_seed)``) beside the estimate, each divided by its maximum and
+    zero-padded about its centre to the largest kernel, on a grey grid; ``None`` when no line has a kernel."""
+    from deblur_core import motion_blur
+
+    pairs = [
+        (
+            motion_blur.random_motion_kernel(r["kernel_size"], seed=r["kernel_seed"]).reshape(r["kernel_size"], -1),
+            torch.tensor(r["kernel"]),
+        )
+        for r in lines
+        if "kernel" in r
+    ]
+    if not pairs:
+        return None
+    side = max(k.shape[-1] for pair in pairs for k in pair)
+
+    def tile(kernel: torch.Tensor) -> torch.Tensor:
+        pad = (side - kernel.shape[-1]) // 2
+        kernel = F.pad(kernel.double() / kernel.max(), (pad,) * 4)
+        return F.pad(kernel, (2,) * 4, value=0.3)
+
+    grid = torch.cat([torch.cat([tile(true), tile(estimate)], 1) for true, estimate in pairs], 0)
+    return grid.repeat_interleave(zoom, 0).repeat_interleave(zoom, 1)[None].float()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.selfdeblur_fast", description=__doc__.split("\n")[0])
     parser.add_argument("--sharp", help="folder of sharp photos")
@@ -225,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--max-kernel-size", type=int, default=11)
     parser.add_argument("--crop", type=int, default=160)
-    parser.add_argument("--smoothness", type=float, default=0.002)
+    parser.add_argument("--smoothness", default="0.002", help="model.fast.smoothness: a number or 'auto'")
     parser.add_argument("--coarse-kernel-sizes", type=int, nargs="*", default=[], help="model.fast.coarse_kernel_sizes")
     parser.add_argument("--window", default="edges", choices=["edges", "coherent_edges"], help="model.fast.window")
     parser.add_argument("--tv-weight", default="0", help="model.tv.weight of the estimation: a number or 'auto'")
@@ -243,6 +286,11 @@ def main(argv: list[str] | None = None) -> None:
         command = "python -m benchmarks.selfdeblur_fast " + " ".join(argv if argv is not None else sys.argv[1:])
         write_report(Path(args.report), report(lines, command), args.overwrite)
         Path(args.report).with_suffix(".json").write_text(json.dumps(lines, indent=1) + "\n")
+        montage = kernel_montage(lines)
+        if montage is not None:
+            from deblur_core.image_io import save_image
+
+            save_image(Path(args.report).with_name(KERNELS_PNG), montage)
         return
     if not args.out or not (args.sharp or args.size):
         parser.error("give --out and --sharp or --size (or --report with --from)")

@@ -9,6 +9,7 @@ With the kernel :math:`h` estimated on the reduced problem (:mod:`selfdeblur.red
   the result is its centre ``H x W``;
 - **saturated pixels** (any channel at or above ``saturation``, where the sensor clipped and :math:`y = h * x`
   does not hold) are left out of the data term, as are their neighbours within one pixel; the prior fills in;
+- **noise**: with ``smoothness="auto"`` the prior weight follows the photo's noise level (:func:`smoothness_for`);
 - **size**: tiles of ``tile x tile`` photo pixels, each solved with a margin of ``2 k`` pixels of its
   neighbours, and only its own pixels kept, so memory is bounded by the tile whatever the photo's size; float32
   arithmetic (on a 300x300 Kodak crop with a 25 px kernel and 1% noise, the same PSNR as float64 to 0.001 dB).
@@ -27,7 +28,39 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from selfdeblur.noise_level import estimate_noise_sigma
 from selfdeblur.sparse_deconvolution import deconvolve_sparse
+
+SMOOTHNESS_FLOOR = 0.002
+SMOOTHNESS_GAIN = 20.0
+
+
+def smoothness_for(blurry: torch.Tensor, smoothness: float | str) -> float:
+    """The prior weight :math:`w_e` to deconvolve ``blurry`` (``(C, H, W)`` in [0, 1]) with: ``smoothness`` itself,
+    or for ``"auto"``, :math:`\\max(0.002, 20 \\sigma^2)` with :math:`\\sigma` the median over the channels of
+    their estimated noise level (:func:`~selfdeblur.noise_level.estimate_noise_sigma`, on the centre 1024x1024 at
+    most: a million samples per channel, and memory bounded whatever the photo's size).
+
+    The quadratic law is the MAP weighting of the squared data term against the prior, as for SelfDeblur's TV
+    weight (the paper's Eq. 6). The gain of 20 gives 1% noise the weight tuned at 1% noise (0.002); the floor
+    stands for the estimated kernel's own error, which is there at any noise level (Lai et al.'s images and the
+    shipped photos estimate 0.1-0.2%, so they get the floor). Measured in docs/results/selfdeblur_fast.md.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> noisy = 0.5 + 0.02 * torch.randn(3, 128, 128, generator=g)
+        >>> round(smoothness_for(noisy, "auto"), 3), smoothness_for(noisy, 0.001)  # 20 * 0.02 ** 2
+        (0.008, 0.001)
+        >>> smoothness_for(torch.full((3, 64, 64), 0.5), "auto")  # no noise: the floor
+        0.002
+    """
+    if smoothness != "auto":
+        return float(smoothness)
+    h, w = blurry.shape[-2:]
+    top, left = max(0, (h - 1024) // 2), max(0, (w - 1024) // 2)
+    centre = blurry[..., top : top + 1024, left : left + 1024]
+    sigma = float(estimate_noise_sigma(centre.float()).median())
+    return max(SMOOTHNESS_FLOOR, SMOOTHNESS_GAIN * sigma**2)
 
 
 def saturation_mask(blurry: torch.Tensor, saturation: float) -> torch.Tensor:
@@ -50,7 +83,7 @@ def tile_starts(length: int, tile: int) -> list[int]:
 def deconvolve_photo(
     blurry: torch.Tensor,
     kernel: torch.Tensor,
-    smoothness: float = 0.002,
+    smoothness: float | str = 0.002,
     saturation: float = 0.98,
     tile: int = 1024,
     cg_iterations: int = 50,
@@ -61,7 +94,8 @@ def deconvolve_photo(
     Args:
         blurry: ``(C, H, W)`` in [0, 1] (C = 1 or 3).
         kernel: ``(k, k)``, convolution orientation, non-negative (normalised to sum 1).
-        smoothness: prior weight :math:`w_e` of :func:`~selfdeblur.sparse_deconvolution.deconvolve_sparse`.
+        smoothness: prior weight :math:`w_e` of :func:`~selfdeblur.sparse_deconvolution.deconvolve_sparse`, or
+            ``"auto"`` (:func:`smoothness_for`).
         saturation: pixel value from which a pixel counts as clipped (> 1: none does).
         tile: side of the tiles in photo pixels.
         cg_iterations, irls_steps: of the solver, per tile (50 conjugate-gradient iterations per solve: 0.03 dB
@@ -81,6 +115,7 @@ def deconvolve_photo(
     k = kernel.shape[0]
     half = (k - 1) // 2
     margin = tile_margin(k)
+    smoothness = smoothness_for(blurry, smoothness)  # once for the photo, not per tile
     weights = saturation_mask(blurry, saturation)
     out = torch.empty(c, height, width)
     for top in tile_starts(height, tile):

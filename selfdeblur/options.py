@@ -219,7 +219,8 @@ class FastMode:
             (docs/results/selfdeblur_fast.md).
         crop: side of the estimation window in downscaled pixels (``null``: the whole downscaled image).
         smoothness: prior weight of the full-resolution deconvolution (``deconvSps.m``'s ``we``; Levin et al.
-            use 0.001-0.004, more for noisier photos).
+            use 0.001-0.004, more for noisier photos), or ``"auto"``: from each photo's noise level, 0.002 up to
+            1% noise and growing as its square above (:func:`selfdeblur.full_resolution.smoothness_for`).
         saturation: pixel value from which a pixel counts as clipped and is left out of the deconvolution.
         tile: side of the deconvolution's tiles in pixels (bounds its memory).
         cg_iterations: conjugate-gradient iterations per solve of the deconvolution.
@@ -238,7 +239,7 @@ class FastMode:
     above_pixels: int = 300_000
     max_kernel_size: int | None = 11
     crop: int | None = 160
-    smoothness: float = 0.002
+    smoothness: float | Literal["auto"] = "auto"
     saturation: float = 0.98
     tile: int = 1024
     cg_iterations: int = 50
@@ -253,7 +254,8 @@ class FastMode:
         ok = self.max_kernel_size is None or (self.max_kernel_size >= 3 and self.max_kernel_size % 2 == 1)
         check(f"{group}.max_kernel_size", self.max_kernel_size, ok, "an odd integer >= 3 or null")
         check(f"{group}.crop", self.crop, self.crop is None or self.crop >= 16, ">= 16 or null")
-        check(f"{group}.smoothness", self.smoothness, self.smoothness > 0, "positive")
+        ok = self.smoothness == "auto" or (isinstance(self.smoothness, (int, float)) and self.smoothness > 0)
+        check(f"{group}.smoothness", self.smoothness, ok, "positive or 'auto'")
         check(f"{group}.saturation", self.saturation, self.saturation > 0, "positive")
         check(f"{group}.tile", self.tile, self.tile >= 64, ">= 64")
         check(f"{group}.cg_iterations", self.cg_iterations, self.cg_iterations >= 1, ">= 1")

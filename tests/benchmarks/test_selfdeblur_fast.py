@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
-from benchmarks.selfdeblur_fast import cases, done_names, main, report, sharp_photo
+from benchmarks.selfdeblur_fast import KERNELS_PNG, cases, done_names, kernel_montage, main, report, sharp_photo
 
 
 def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
@@ -46,6 +47,10 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
         "coarse_kernel_sizes": [11],
         "window": "coherent_edges",
     }
+    args.smoothness = "auto"  # the deconvolution's noise-adaptive weight
+    adaptive = cases(args)[0]
+    assert adaptive["name"].endswith("_mk21_crop160_weauto_c2f11_coherent_edges")
+    assert adaptive["fast"]["smoothness"] == "auto"
     lines = tmp_path / "out.jsonl"
     lines.write_text(json.dumps({"name": made[0]["name"]}) + "\n")
     assert done_names(lines) == {made[0]["name"]}
@@ -56,30 +61,34 @@ def test_the_photo_covers_the_size_asked_for():
     assert photo.shape == (3, 100, 300) and float(photo.min()) >= 0 and float(photo.max()) <= 1
 
 
+LINE = {
+    "name": "x",
+    "width": 1280,
+    "height": 720,
+    "kernel_size": 31,
+    "noise": 0.01,
+    "tv_weight": 0.0,
+    "fast": {"max_kernel_size": 17, "crop": 160, "smoothness": 0.002},
+    "seconds": 600.4,
+    "deconvolution_seconds": 90.2,
+    "peak_rss_mb": 2195,
+    "blurry": {"psnr": 23.0, "ssim": 0.78},
+    "fast_mode": {"psnr": 28.5, "ssim": 0.87},
+    "true_kernel": {"psnr": 37.8, "ssim": 0.95},
+    "kernel_similarity": 0.56,
+    "cpu": "AMD EPYC",
+    "threads": 2,
+    "torch": "2.14.1",
+    "code": "abc",
+}
+
+
 def test_the_table_shows_the_gain_over_the_blurry_image(tmp_path):
-    line = {
-        "name": "x",
-        "width": 1280,
-        "height": 720,
-        "kernel_size": 31,
-        "noise": 0.01,
-        "tv_weight": 0.0,
-        "fast": {"max_kernel_size": 17, "crop": 160, "smoothness": 0.002},
-        "seconds": 600.4,
-        "deconvolution_seconds": 90.2,
-        "peak_rss_mb": 2195,
-        "blurry": {"psnr": 23.0, "ssim": 0.78},
-        "fast_mode": {"psnr": 28.5, "ssim": 0.87},
-        "true_kernel": {"psnr": 37.8, "ssim": 0.95},
-        "kernel_similarity": 0.56,
-        "cpu": "AMD EPYC",
-        "threads": 2,
-        "torch": "2.14.1",
-        "code": "abc",
-    }
+    line = dict(LINE)
     table = report([line], "cmd")
     assert "| x | 1280x720 | 31 | 0.01 | <= 17 | 0.0 | 600 (90) | 2195 | 23.00 / 0.7800 | 28.50 / 0.8700 | " in table
-    assert "| +5.50 | 0.560 |" in table
+    assert "| +5.50 | 37% | 0.560 |" in table  # 5.5 of the 14.8 dB the true kernel gains
+    assert "Kernels" not in table  # no line stored its kernel
     staged = report([line | {"fast": line["fast"] | {"coarse_kernel_sizes": [11]}}], "cmd")
     assert "| 0.01 | <= 11 then 17 | 0.0 |" in staged
     source = tmp_path / "a.jsonl"
@@ -88,3 +97,27 @@ def test_the_table_shows_the_gain_over_the_blurry_image(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())[0]["name"] == "x"
     with pytest.raises(FileExistsError):
         main(["--report", str(tmp_path / "r.md"), "--from", str(source)])
+
+
+def test_the_kernel_picture_puts_each_estimate_beside_the_true_kernel(tmp_path):
+    from deblur_core import motion_blur
+
+    true = motion_blur.random_motion_kernel(7, seed=3).reshape(7, 7)
+    estimate = torch.zeros(7, 7)
+    estimate[3, 1:6] = 0.2
+    line = {"name": "x", "kernel_size": 7, "kernel_seed": 3, "kernel": estimate.tolist()}
+    montage = kernel_montage(
+        [line, line | {"name": "y", "kernel_size": 5, "kernel": estimate[1:6, 1:6].tolist()}], zoom=1
+    )
+    # two rows of two tiles, each kernel padded by 2 px of grey; the second row's 5x5 kernels centred in 7x7
+    assert montage.shape == (1, 2 * 11, 2 * 11)
+    torch.testing.assert_close(montage[0, 2:9, 2:9], (true / true.max()).float())
+    torch.testing.assert_close(montage[0, 2:9, 13:20], (estimate / 0.2).float())
+    assert float(montage[0, 0, 0]) == pytest.approx(0.3)
+    assert float(montage[0, 11 + 2 + 3, 13 + 2 + 1]) == 1.0  # row y's 5 px line, centred where row x's is
+    assert kernel_montage([{"name": "old line without a kernel"}]) is None
+    assert "Kernels, true (left) and estimated (right)" in report([LINE | line], "cmd")
+    source = tmp_path / "a.jsonl"
+    source.write_text(json.dumps(LINE | line) + "\n")
+    main(["--report", str(tmp_path / "r.md"), "--from", str(source)])
+    assert (tmp_path / KERNELS_PNG).is_file()

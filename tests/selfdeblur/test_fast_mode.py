@@ -13,7 +13,7 @@ from deblur_core.motion_blur import random_motion_kernel
 from selfdeblur import FastMode, Generators, Optimization, SelfDeblur
 from selfdeblur.api import solver_trainer
 from selfdeblur.data import BlurryImage, ImagesInMemory
-from selfdeblur.full_resolution import deconvolve_photo, saturation_mask
+from selfdeblur.full_resolution import deconvolve_photo, saturation_mask, smoothness_for
 from selfdeblur.reduced_problem import (
     ReductionPlan,
     downscale,
@@ -175,6 +175,29 @@ def test_saturated_pixels_are_left_out_of_the_data_term():
     # Around the highlight, where the clipped pixels would pull the solution down, leaving them out helps.
     around = (slice(None), slice(20, 46), slice(16, 50))
     assert psnr(kept[around], truth[around]) > psnr(trusted[around], truth[around]) + 1.0
+
+
+def test_auto_smoothness_grows_with_the_square_of_the_noise_above_one_percent():
+    g = torch.Generator().manual_seed(6)
+    photo = texture(3, 200, 300, seed=6)
+    blurry = convolve_valid(photo[None], random_motion_kernel(9, seed=6))[0]
+    for sigma, expected in [(0.005, 0.002), (0.01, 0.002), (0.02, 0.008), (0.04, 0.032)]:
+        noisy = blurry + sigma * torch.randn(blurry.shape, generator=g)
+        assert smoothness_for(noisy, "auto") == pytest.approx(expected, rel=0.1)
+    # A large photo is measured on its centre 1024x1024: noise only outside it is not seen.
+    large = torch.full((1, 1100, 1100), 0.5)
+    large[..., :30, :] += 0.05 * torch.randn(1, 30, 1100, generator=g)
+    assert smoothness_for(large, "auto") == 0.002
+    # "auto" is resolved once for the photo, then deconvolved as with that number.
+    noisy = blurry[:, :60, :60] + 0.03 * torch.randn(3, 60, 60, generator=g)
+    kernel = random_motion_kernel(9, seed=6)
+    auto = deconvolve_photo(noisy, kernel, smoothness="auto", cg_iterations=5, tile=32)
+    fixed = deconvolve_photo(noisy, kernel, smoothness=smoothness_for(noisy, "auto"), cg_iterations=5, tile=32)
+    assert torch.equal(auto, fixed)
+    assert FastMode().smoothness == "auto" and FastMode(smoothness=0.004).smoothness == 0.004
+    for bad in (0.0, "high"):
+        with pytest.raises(ValueError, match="model.fast.smoothness"):
+            FastMode(smoothness=bad)  # type: ignore[arg-type]
 
 
 def test_data_weights_of_one_change_nothing():
