@@ -76,8 +76,20 @@ def scores(estimate: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     return {"psnr": psnr_255(aligned.image, aligned.truth), "ssim": ssim_wang(aligned.image, aligned.truth)}
 
 
-def run_case(case: dict[str, Any]) -> dict[str, Any]:
+def synthetic_case(case: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The case's blurry photo ``(3, H, W)``, its truth ``(3, H, W)`` and the true kernel ``(k, k)`` (module
+    docstring)."""
     from deblur_core import motion_blur
+    from deblur_core.crop import center_crop
+
+    h, w, k = case["height"], case["width"], case["kernel_size"]
+    sharp = sharp_photo(case["sharp"], h + k - 1, w + k - 1)
+    kernel = motion_blur.random_motion_kernel(k, seed=case["kernel_seed"])
+    blurry = motion_blur.blur(sharp, kernel, case["noise"], seed=case["kernel_seed"])
+    return blurry, center_crop(sharp, h, w), kernel.reshape(k, k)
+
+
+def run_case(case: dict[str, Any]) -> dict[str, Any]:
     from deblur_core.crop import center_crop
     from selfdeblur.api import solver_trainer
     from selfdeblur.data import BlurryImage, ImagesInMemory
@@ -87,10 +99,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     from selfdeblur.options import FastMode, Optimization, TotalVariation
 
     h, w, k = case["height"], case["width"], case["kernel_size"]
-    sharp = sharp_photo(case["sharp"], h + k - 1, w + k - 1)
-    kernel = motion_blur.random_motion_kernel(k, seed=case["kernel_seed"])
-    blurry = motion_blur.blur(sharp, kernel, case["noise"], seed=case["kernel_seed"])
-    truth = center_crop(sharp, h, w)
+    blurry, truth, kernel = synthetic_case(case)
     fast = FastMode(enabled=True, **case["fast"])
     image = BlurryImage(case["name"], k, blurry, truth, kernel, description=case["name"])
 
