@@ -21,6 +21,13 @@ al.'s scoring) with Levin's alignment (shifts up to 10 px, 15 px border): the PS
 the fast mode's result, and of the same deconvolution with the true kernel (what a perfect kernel would give), and
 the kernel similarity (Hu and Yang). Lines already in ``--out`` are not run again.
 
+SelfDeblur draws an image's initialisation (G_x's and G_k's weights and inputs) from ``model.seed`` and the image's
+name. The image is named after the problem (photo, kernel size and seed, noise: the line's ``problem``), so every
+setting tried on a problem starts from the same initialisation and two settings compare paired; ``--init-seeds``
+draws other initialisations (``model.seed``), to measure how much a result owes to its draw. Lines made before
+2026-11-30's fifth session have no ``problem``: their image was named after the whole line, so each of their
+settings started from an initialisation of its own.
+
 Photos above 4 megapixels are scored on their centre 1024x1024 (the true kernel's deconvolution runs on that crop
 too); the peak memory is taken before the scoring.
 """
@@ -28,6 +35,7 @@ too); the peak memory is taken before the scoring.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -101,12 +109,12 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     h, w, k = case["height"], case["width"], case["kernel_size"]
     blurry, truth, kernel = synthetic_case(case)
     fast = FastMode(enabled=True, **case["fast"])
-    image = BlurryImage(case["name"], k, blurry, truth, kernel, description=case["name"])
+    image = BlurryImage(case.get("problem", case["name"]), k, blurry, truth, kernel, description=case["name"])
 
     # What selfdeblur.deblur(...) does, with the image in memory.
     tv = TotalVariation(weight=case.get("tv_weight", 0.0))
     schedule = Optimization(steps=case["steps"], milestones=MILESTONES, mse_steps=MSE_STEPS)
-    model = SelfDeblur(schedule, tv=tv, fast=fast)
+    model = SelfDeblur(schedule, tv=tv, fast=fast, seed=case.get("init_seed", 0))
     started = time.perf_counter()
     solver_trainer("cpu").fit(model, datamodule=ImagesInMemory([image]))
     seconds = time.perf_counter() - started
@@ -155,32 +163,36 @@ def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
         height, width = args.height, args.width
     out = []
     for source, stem in sources:
-        for noise in args.noise:
-            for seed in args.kernel_seeds:
-                name = f"{stem}_k{args.kernel_size}_seed{seed}_noise{noise:g}"
-                if args.tv_weight != "0":
-                    name += f"_tv{args.tv_weight}"
-                if (args.max_kernel_size, args.crop, smoothness) != (17, 160, 0.002):
-                    we = smoothness if smoothness == "auto" else f"{smoothness:g}"
-                    name += f"_mk{args.max_kernel_size}_crop{args.crop}_we{we}"
-                if args.coarse_kernel_sizes:
-                    name += "_c2f" + "-".join(str(k) for k in args.coarse_kernel_sizes)
-                if args.window != "edges":
-                    name += f"_{args.window}"
-                out.append(
-                    {
-                        "name": name,
-                        "sharp": source,
-                        "height": height,
-                        "width": width,
-                        "kernel_size": args.kernel_size,
-                        "kernel_seed": seed,
-                        "noise": noise,
-                        "steps": args.steps,
-                        "fast": fast,
-                        "tv_weight": args.tv_weight if args.tv_weight == "auto" else float(args.tv_weight),
-                    }
-                )
+        for noise, seed, init in itertools.product(args.noise, args.kernel_seeds, args.init_seeds):
+            problem = f"{stem}_k{args.kernel_size}_seed{seed}_noise{noise:g}"
+            name = problem
+            if args.tv_weight != "0":
+                name += f"_tv{args.tv_weight}"
+            if (args.max_kernel_size, args.crop, smoothness) != (17, 160, 0.002):
+                we = smoothness if smoothness == "auto" else f"{smoothness:g}"
+                name += f"_mk{args.max_kernel_size}_crop{args.crop}_we{we}"
+            if args.coarse_kernel_sizes:
+                name += "_c2f" + "-".join(str(k) for k in args.coarse_kernel_sizes)
+            if args.window != "edges":
+                name += f"_{args.window}"
+            if init != 0:
+                name += f"_init{init}"
+            out.append(
+                {
+                    "name": name,
+                    "sharp": source,
+                    "height": height,
+                    "width": width,
+                    "kernel_size": args.kernel_size,
+                    "kernel_seed": seed,
+                    "problem": problem,
+                    "init_seed": init,
+                    "noise": noise,
+                    "steps": args.steps,
+                    "fast": fast,
+                    "tv_weight": args.tv_weight if args.tv_weight == "auto" else float(args.tv_weight),
+                }
+            )
     return out
 
 
@@ -273,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", help="HxW of a synthetic photo made from scikit-image's astronaut instead")
     parser.add_argument("--kernel-size", type=int, default=25)
     parser.add_argument("--kernel-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--init-seeds", type=int, nargs="+", default=[0], help="model.seed of the solve")
     parser.add_argument("--noise", type=float, nargs="+", default=[0.01])
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--max-kernel-size", type=int, default=11)

@@ -19,6 +19,7 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
         width=0,
         kernel_size=31,
         kernel_seeds=[0, 1],
+        init_seeds=[0],
         noise=[0.005, 0.02],
         steps=1000,
         max_kernel_size=11,
@@ -36,6 +37,11 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
     ]
     assert {(c["height"], c["width"], c["tv_weight"]) for c in made} == {(720, 1280, "auto")}
     assert made[0]["fast"] == {"max_kernel_size": 11, "crop": 160, "smoothness": 0.002}
+    # The solve's image is named after the problem, so that every setting of it starts from the same draw.
+    assert [(c["problem"], c["init_seed"]) for c in made[:2]] == [
+        ("astronaut_720x1280_k31_seed0_noise0.005", 0),
+        ("astronaut_720x1280_k31_seed1_noise0.005", 0),
+    ]
     # Coarse to fine and the window choice are named too, and reach the fast mode's options.
     args.coarse_kernel_sizes, args.window, args.max_kernel_size = [11], "coherent_edges", 21
     c2f = cases(args)[0]
@@ -47,10 +53,12 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
         "coarse_kernel_sizes": [11],
         "window": "coherent_edges",
     }
-    args.smoothness = "auto"  # the deconvolution's noise-adaptive weight
-    adaptive = cases(args)[0]
-    assert adaptive["name"].endswith("_mk21_crop160_weauto_c2f11_coherent_edges")
-    assert adaptive["fast"]["smoothness"] == "auto"
+    assert c2f["problem"] == made[0]["problem"]
+    args.smoothness, args.init_seeds = "auto", [0, 3]  # the noise-adaptive weight; two initialisations
+    adaptive = cases(args)[:2]
+    assert adaptive[0]["name"].endswith("_mk21_crop160_weauto_c2f11_coherent_edges")
+    assert adaptive[1]["name"] == adaptive[0]["name"] + "_init3" and adaptive[1]["init_seed"] == 3
+    assert adaptive[0]["fast"]["smoothness"] == "auto"
     lines = tmp_path / "out.jsonl"
     lines.write_text(json.dumps({"name": made[0]["name"]}) + "\n")
     assert done_names(lines) == {made[0]["name"]}
@@ -121,3 +129,32 @@ def test_the_kernel_picture_puts_each_estimate_beside_the_true_kernel(tmp_path):
     source.write_text(json.dumps(LINE | line) + "\n")
     main(["--report", str(tmp_path / "r.md"), "--from", str(source)])
     assert (tmp_path / KERNELS_PNG).is_file()
+
+
+def test_settings_of_one_problem_start_from_the_same_draw(tmp_path, monkeypatch):
+    import benchmarks.selfdeblur_fast as bench
+    from deblur_core.image_io import save_image
+
+    g = torch.Generator().manual_seed(0)
+    save_image(tmp_path / "p.png", torch.rand(3, 7, 7, generator=g).repeat_interleave(8, 1).repeat_interleave(8, 2))
+    monkeypatch.setattr(bench, "MILESTONES", (1,))
+    monkeypatch.setattr(bench, "MSE_STEPS", 1)
+    case = {
+        "name": "p_k5_seed0_noise0.01",
+        "problem": "p_k5_seed0_noise0.01",
+        "init_seed": 0,
+        "sharp": str(tmp_path / "p.png"),
+        "height": 48,
+        "width": 48,
+        "kernel_size": 5,
+        "kernel_seed": 0,
+        "noise": 0.01,
+        "steps": 2,
+        "fast": {"max_kernel_size": None, "crop": 36, "smoothness": 0.002, "cg_iterations": 2},
+        "tv_weight": 0.0,
+    }
+    first = bench.run_case(case)
+    renamed = bench.run_case(case | {"name": "p_k5_seed0_noise0.01_another_setting"})
+    redrawn = bench.run_case(case | {"init_seed": 1})
+    assert renamed["kernel"] == first["kernel"]  # the row's name does not change the draw ...
+    assert redrawn["kernel"] != first["kernel"]  # ... the initialisation seed does
