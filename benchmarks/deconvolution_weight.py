@@ -94,7 +94,8 @@ def report(lines: list[dict[str, Any]], command: str) -> str:
     if lines:
         first = lines[0]
         codes = ", ".join(dict.fromkeys(str(r.get("code")) for r in lines))
-        text += [f"Machine: {first['cpu']}, {first['threads']} threads; torch {first['torch']}; code {codes}.", ""]
+        threads = f"{first['threads']} thread" + ("s" if first["threads"] != 1 else "")
+        text += [f"Machine: {first['cpu']}, {threads}; torch {first['torch']}; code {codes}.", ""]
     for case in dict.fromkeys(r["case"] for r in lines):
         rows = sorted((r for r in lines if r["case"] == case), key=lambda r: r["weight"])
         text += [
