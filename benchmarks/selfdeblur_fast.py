@@ -307,7 +307,9 @@ def main(argv: list[str] | None = None) -> None:
         lines = [json.loads(line) for src in args.sources for line in Path(src).read_text().splitlines() if line]
         command = "python -m benchmarks.selfdeblur_fast " + " ".join(argv if argv is not None else sys.argv[1:])
         write_report(Path(args.report), report(lines, command), args.overwrite)
-        Path(args.report).with_suffix(".json").write_text(json.dumps(lines, indent=1) + "\n")
+        # One case per line: the stored kernels would otherwise take a line per number.
+        records = ",\n".join(json.dumps(line) for line in lines)
+        Path(args.report).with_suffix(".json").write_text(f"[\n{records}\n]\n")
         montage = kernel_montage(lines)
         if montage is not None:
             from deblur_core.image_io import save_image
