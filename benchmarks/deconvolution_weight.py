@@ -29,12 +29,12 @@ from typing import Any
 import torch
 
 from benchmarks.common import NOTES_MARKER, code_version, cpu_name, write_report
+from benchmarks.selfdeblur_fast import done_names, luma_y, read_lines, synthetic_case
 
 MAX_SHIFT, SHIFT_STEP = 3.0, 0.5
 
 
 def crop_psnr(estimate: torch.Tensor, truth: torch.Tensor) -> float:
-    from benchmarks.selfdeblur_fast import luma_y
     from selfdeblur.levin_protocol import align_upto_shift, psnr_255
 
     aligned = align_upto_shift(luma_y(estimate), luma_y(truth), MAX_SHIFT, SHIFT_STEP)
@@ -43,7 +43,6 @@ def crop_psnr(estimate: torch.Tensor, truth: torch.Tensor) -> float:
 
 def sweep(line: dict[str, Any], weights: list[float], crop: tuple[int, int], done: set[str]) -> list[dict[str, Any]]:
     """One JSON line per weight not in ``done`` (names ``<case>@<weight>``)."""
-    from benchmarks.selfdeblur_fast import synthetic_case
     from deblur_core.crop import center_crop
     from selfdeblur.full_resolution import deconvolve_photo, smoothness_for
 
@@ -53,6 +52,7 @@ def sweep(line: dict[str, Any], weights: list[float], crop: tuple[int, int], don
     fast = line["fast_options"]
     solve = dict(saturation=fast["saturation"], tile=fast["tile"], cg_iterations=fast["cg_iterations"])
     blurry_psnr = crop_psnr(blurry, truth)
+    auto = smoothness_for(blurry, "auto")
     out = []
     for weight in weights:
         name = f"{line['name']}@{weight:g}"
@@ -67,7 +67,7 @@ def sweep(line: dict[str, Any], weights: list[float], crop: tuple[int, int], don
                 "case": line["name"],
                 "noise": line["noise"],
                 "weight": weight,
-                "auto": smoothness_for(blurry, "auto"),
+                "auto": auto,
                 "crop": list(crop),
                 "blurry": blurry_psnr,
                 "estimated_kernel": with_estimate,
@@ -126,25 +126,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", help="write the Markdown tables of --out here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --report")
     args = parser.parse_args(argv)
-    stored = {}
-    for source in args.sources:
-        for text in Path(source).read_text().splitlines():
-            if text.strip():
-                line = json.loads(text)
-                stored[line["name"]] = line
+    stored = {line["name"]: line for source in args.sources for line in read_lines(Path(source))}
     for name in args.names:
         if name not in stored or "kernel" not in stored[name]:
             parser.error(f"--names: {name!r} is not a line with a stored kernel in {' '.join(args.sources)}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(t)["name"] for t in out.read_text().splitlines() if t.strip()} if out.exists() else set()
+    done = done_names(out)
     for name in args.names:
         for row in sweep(stored[name], args.weights, (args.crop[0], args.crop[1]), done):
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
     if args.report:
-        lines = [json.loads(t) for t in out.read_text().splitlines() if t.strip()]
+        lines = read_lines(out)
         command = "python -m benchmarks.deconvolution_weight " + " ".join(argv if argv is not None else sys.argv[1:])
         write_report(Path(args.report), report(lines, command), args.overwrite)
 

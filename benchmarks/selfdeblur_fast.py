@@ -94,7 +94,7 @@ def synthetic_case(case: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, to
     sharp = sharp_photo(case["sharp"], h + k - 1, w + k - 1)
     kernel = motion_blur.random_motion_kernel(k, seed=case["kernel_seed"])
     blurry = motion_blur.blur(sharp, kernel, case["noise"], seed=case["kernel_seed"])
-    return blurry, center_crop(sharp, h, w), kernel.reshape(k, k)
+    return blurry, center_crop(sharp, h, w), kernel
 
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
@@ -196,10 +196,13 @@ def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     return out
 
 
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` (blank lines skipped)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def done_names(path: Path) -> set[str]:
-    if not path.exists():
-        return set()
-    return {json.loads(line)["name"] for line in path.read_text().splitlines() if line.strip()}
+    return {line["name"] for line in read_lines(path)} if path.exists() else set()
 
 
 def report(lines: list[dict[str, Any]], command: str) -> str:
@@ -257,7 +260,7 @@ def kernel_montage(lines: list[dict[str, Any]], zoom: int = 4) -> torch.Tensor |
 
     pairs = [
         (
-            motion_blur.random_motion_kernel(r["kernel_size"], seed=r["kernel_seed"]).reshape(r["kernel_size"], -1),
+            motion_blur.random_motion_kernel(r["kernel_size"], seed=r["kernel_seed"]),
             torch.tensor(r["kernel"]),
         )
         for r in lines
@@ -304,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_case(json.loads(args.one))), flush=True)
         return
     if args.report:
-        lines = [json.loads(line) for src in args.sources for line in Path(src).read_text().splitlines() if line]
+        lines = [line for src in args.sources for line in read_lines(Path(src))]
         command = "python -m benchmarks.selfdeblur_fast " + " ".join(argv if argv is not None else sys.argv[1:])
         write_report(Path(args.report), report(lines, command), args.overwrite)
         # One case per line: the stored kernels would otherwise take a line per number.

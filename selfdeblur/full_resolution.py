@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from deblur_core.crop import center_crop
 from selfdeblur.noise_level import estimate_noise_sigma
 from selfdeblur.sparse_deconvolution import deconvolve_sparse
 
@@ -57,8 +58,7 @@ def smoothness_for(blurry: torch.Tensor, smoothness: float | str) -> float:
     if smoothness != "auto":
         return float(smoothness)
     h, w = blurry.shape[-2:]
-    top, left = max(0, (h - 1024) // 2), max(0, (w - 1024) // 2)
-    centre = blurry[..., top : top + 1024, left : left + 1024]
+    centre = center_crop(blurry, min(h, 1024), min(w, 1024))
     sigma = float(estimate_noise_sigma(centre.float()).median())
     return max(SMOOTHNESS_FLOOR, SMOOTHNESS_GAIN * sigma**2)
 
