@@ -3,6 +3,7 @@ memory, the code version."""
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import time
@@ -64,8 +65,10 @@ def peak_rss_mb() -> float:
     return peak_resident_bytes() / 2**20
 
 
+@functools.cache
 def code_version() -> str | None:
-    """``git rev-parse --short HEAD`` of this source tree (``+ uncommitted changes`` if dirty), or None."""
+    """``git rev-parse --short HEAD`` of this source tree (``+ uncommitted changes`` if dirty), or None; asked once
+    per process (the code a process runs is the code it imported)."""
     root = Path(__file__).resolve().parent.parent
 
     def git(*args: str) -> subprocess.CompletedProcess:

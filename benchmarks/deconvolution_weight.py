@@ -46,6 +46,9 @@ def sweep(line: dict[str, Any], weights: list[float], crop: tuple[int, int], don
     from deblur_core.crop import center_crop
     from selfdeblur.full_resolution import deconvolve_photo, smoothness_for
 
+    weights = [w for w in weights if f"{line['name']}@{w:g}" not in done]
+    if not weights:
+        return []
     blurry, truth, kernel = synthetic_case(line)
     blurry, truth = (center_crop(t, *crop) for t in (blurry, truth))
     estimated = torch.tensor(line["kernel"])
@@ -56,8 +59,6 @@ def sweep(line: dict[str, Any], weights: list[float], crop: tuple[int, int], don
     out = []
     for weight in weights:
         name = f"{line['name']}@{weight:g}"
-        if name in done:
-            continue
         started = time.perf_counter()
         with_estimate = crop_psnr(deconvolve_photo(blurry, estimated, weight, **solve), truth)
         with_truth = crop_psnr(deconvolve_photo(blurry, kernel, weight, **solve), truth)

@@ -1,0 +1,198 @@
+"""Choosing among several draws of the fast mode without the truth: rules scored on cases of
+``benchmarks.selfdeblur_fast`` that were solved from several initialisations, as JSON lines and a Markdown table.
+
+Usage::
+
+    python -m benchmarks.draw_choice --from results/selfdeblur_fast/draws.jsonl \\
+        --out results/selfdeblur_fast/draw_scores.jsonl --report docs/results/draw_choice.md --overwrite
+
+The lines of ``--from`` that share a problem (photo, kernel, noise) and every setting of the solve (steps, TV
+weight, fast-mode options) but not the initialisation are the draws of one group. For each draw, measured without
+the truth:
+
+- ``peak_mass``: the share of the estimated kernel's mass in its largest tenth of values (1 for a few-pixel
+  kernel, 0.1 for a flat one). MAP-type estimates err towards kernels too compact (Levin et al., CVPR 2009).
+- ``sparsity``: Krishnan et al.'s normalised sparsity (CVPR 2011), the l1/l2 ratio of the horizontal and vertical
+  differences of the luma (BT.601) of the deconvolved centre ``--crop`` (the fast mode's deconvolution, at the
+  weight the line's solve used). Blur lowers it less than ringing raises it.
+- ``consensus``: the mean kernel similarity (Hu and Yang) of the draw's kernel to the group's other kernels.
+
+The rules keep, in each group, the draw with the lowest peak mass (``spread``), the lowest sparsity
+(``sparsity``) or the highest consensus (``consensus``). Each is judged by the PSNR gain over the blurry input of
+the draw it keeps (the line's full-frame ``fast_mode`` score), beside the mean, best and worst draw. Scores already
+in ``--out`` are not computed again. Lines made before the benchmark named the image after the problem are draws
+too (of their own name's initialisation); they are marked "(drawn by name)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.common import NOTES_MARKER, code_version, write_report
+from benchmarks.selfdeblur_fast import done_names, luma_y, read_lines, synthetic_case
+
+RULES = {"spread": ("peak_mass", min), "sparsity": ("sparsity", min), "consensus": ("consensus", max)}
+
+
+def problem_of(line: dict[str, Any]) -> str:
+    """The line's problem; lines made before the benchmark recorded it get it from their photo, kernel and noise."""
+    if "problem" in line:
+        return str(line["problem"])
+    return f"{Path(line['sharp']).stem}_k{line['kernel_size']}_seed{line['kernel_seed']}_noise{line['noise']:g}"
+
+
+def draw_name(line: dict[str, Any]) -> str:
+    """The line's name, marked when its image was named after the line (the draw of the line's name)."""
+    return str(line["name"]) if "problem" in line else f"{line['name']} (drawn by name)"
+
+
+def group_key(line: dict[str, Any]) -> str:
+    """What two draws of one group share: the problem and every setting of the solve."""
+    settings = {k: line.get(k) for k in ("steps", "tv_weight", "fast")}
+    return problem_of(line) + " " + json.dumps(settings, sort_keys=True)
+
+
+def peak_mass(kernel: torch.Tensor, share: float = 0.1) -> float:
+    """Share of the kernel's mass in its largest ``share`` of values (``(k, k)``, non-negative)."""
+    values = kernel.flatten().double().sort(descending=True).values
+    return float(values[: math.ceil(share * values.numel())].sum() / values.sum())
+
+
+def normalised_sparsity(image: torch.Tensor) -> float:
+    """l1 / l2 of the horizontal and vertical forward differences of a ``(H, W)`` image (Krishnan et al. 2011)."""
+    d = torch.cat([(image[:, 1:] - image[:, :-1]).flatten(), (image[1:] - image[:-1]).flatten()])
+    return float(d.abs().sum() / d.norm())
+
+
+def draw_scores(line: dict[str, Any], crop: tuple[int, int]) -> dict[str, Any]:
+    """The truth-free scores of one draw (all but consensus, which needs the group)."""
+    from deblur_core.crop import center_crop
+    from selfdeblur.full_resolution import deconvolve_photo
+
+    blurry = center_crop(synthetic_case(line)[0], *crop)
+    kernel = torch.tensor(line["kernel"])
+    fast = line["fast_options"]
+    deconvolved = deconvolve_photo(
+        blurry, kernel, line["smoothness_used"], fast["saturation"], fast["tile"], fast["cg_iterations"]
+    )
+    return {
+        "name": draw_name(line),
+        "group": group_key(line),
+        "crop": list(crop),
+        "peak_mass": peak_mass(kernel),
+        "sparsity": normalised_sparsity(luma_y(deconvolved)),
+        "sparsity_blurry": normalised_sparsity(luma_y(blurry)),
+        "code": code_version(),
+    }
+
+
+def groups(lines: list[dict[str, Any]], scored: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Draws (the line merged with its scores and consensus) by group, groups of at least two draws only."""
+    from selfdeblur.levin_protocol import kernel_similarity
+
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        if draw_name(line) in scored:
+            by_group.setdefault(group_key(line), []).append(line | scored[draw_name(line)])
+    out = {}
+    for key, draws in by_group.items():
+        if len(draws) < 2:
+            continue
+        kernels = [torch.tensor(d["kernel"]) for d in draws]
+        for i, d in enumerate(draws):
+            d["consensus"] = sum(kernel_similarity(kernels[i], b) for j, b in enumerate(kernels) if j != i) / (
+                len(kernels) - 1
+            )
+            d["gain"] = d["fast_mode"]["psnr"] - d["blurry"]["psnr"]
+        out[key] = draws
+    return out
+
+
+def chosen(draws: list[dict[str, Any]], rule: str) -> dict[str, Any]:
+    score, pick = RULES[rule]
+    return pick(draws, key=lambda d: d[score])
+
+
+def report(by_group: dict[str, list[dict[str, Any]]], command: str) -> str:
+    text = [
+        "# Choosing among several draws without the truth",
+        "",
+        f"Generated by `{command}` (module docstring of `benchmarks.draw_choice`: the scores and the rules).",
+        "Gain: full-frame PSNR (Y channel, Levin's alignment) of the draw's result minus the blurry input's.",
+        "",
+    ]
+    summary = []
+    for draws in by_group.values():
+        problem = problem_of(draws[0])
+        text += [
+            f"**{problem}** ({len(draws)} draws; blurry {draws[0]['blurry']['psnr']:.2f} dB)",
+            "",
+            "| draw | gain (dB) | kernel similarity to the truth | peak mass | sparsity | consensus |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for d in draws:
+            text.append(
+                f"| {d['name']} | {d['gain']:+.2f} | {d['kernel_similarity']:.3f} | {d['peak_mass']:.3f} | "
+                f"{d['sparsity']:.2f} | {d['consensus']:.3f} |"
+            )
+        text.append("")
+        gains = [d["gain"] for d in draws]
+        summary.append(
+            (problem, sum(gains) / len(gains), max(gains), min(gains), [chosen(draws, r)["gain"] for r in RULES])
+        )
+    text += [
+        "| problem | mean draw | best draw | worst draw | " + " | ".join(f"rule `{r}`" for r in RULES) + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in RULES) + " |",
+    ]
+    for problem, mean, best, worst, picks in summary:
+        text.append(
+            f"| {problem} | {mean:+.2f} | {best:+.2f} | {worst:+.2f} | " + " | ".join(f"{p:+.2f}" for p in picks) + " |"
+        )
+    if summary:
+        n = len(summary)
+        means = [sum(s[i] for s in summary) / n for i in (1, 2, 3)]
+        picks = [sum(s[4][j] for s in summary) / n for j in range(len(RULES))]
+        text.append(
+            f"| mean of {n} | {means[0]:+.2f} | {means[1]:+.2f} | {means[2]:+.2f} | "
+            + " | ".join(f"{p:+.2f}" for p in picks)
+            + " |"
+        )
+    return "\n".join(text) + "\n\n" + NOTES_MARKER + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.draw_choice", description=__doc__.split("\n")[0])
+    parser.add_argument("--from", dest="sources", nargs="+", required=True, help="JSON lines of selfdeblur_fast")
+    parser.add_argument("--crop", type=int, nargs=2, default=[240, 360], metavar=("H", "W"))
+    parser.add_argument("--out", required=True, help="JSON lines of scores (draws already in it are skipped)")
+    parser.add_argument("--report", help="write the Markdown tables here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --report")
+    args = parser.parse_args(argv)
+    lines = [line for source in args.sources for line in read_lines(Path(source)) if "kernel" in line]
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[group_key(line)] = counts.get(group_key(line), 0) + 1
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = done_names(out)
+    for line in lines:
+        if counts[group_key(line)] >= 2 and draw_name(line) not in done:
+            row = draw_scores(line, (args.crop[0], args.crop[1]))
+            with out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+    if args.report:
+        scored = {r["name"]: r for r in read_lines(out)}
+        command = "python -m benchmarks.draw_choice " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_report(Path(args.report), report(groups(lines, scored), command), args.overwrite)
+
+
+if __name__ == "__main__":
+    main()
