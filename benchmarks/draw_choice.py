@@ -128,7 +128,7 @@ def report(by_group: dict[str, list[dict[str, Any]]], command: str) -> str:
         "Gain: full-frame PSNR (Y channel, Levin's alignment) of the draw's result minus the blurry input's.",
         "",
     ]
-    summary = []
+    summary: list[tuple[str, list[float], list[float]]] = []
     for draws in by_group.values():
         problem = problem_of(draws[0])
         text += [
@@ -143,27 +143,19 @@ def report(by_group: dict[str, list[dict[str, Any]]], command: str) -> str:
                 f"{d['sparsity']:.2f} | {d['consensus']:.3f} |"
             )
         text.append("")
-        gains = [d["gain"] for d in draws]
-        summary.append(
-            (problem, sum(gains) / len(gains), max(gains), min(gains), [chosen(draws, r)["gain"] for r in RULES])
-        )
+        summary.append((problem, [d["gain"] for d in draws], [chosen(draws, r)["gain"] for r in RULES]))
     text += [
         "| problem | mean draw | best draw | worst draw | " + " | ".join(f"rule `{r}`" for r in RULES) + " |",
         "| --- | --- | --- | --- | " + " | ".join("---" for _ in RULES) + " |",
     ]
-    for problem, mean, best, worst, picks in summary:
-        text.append(
-            f"| {problem} | {mean:+.2f} | {best:+.2f} | {worst:+.2f} | " + " | ".join(f"{p:+.2f}" for p in picks) + " |"
-        )
-    if summary:
-        n = len(summary)
-        means = [sum(s[i] for s in summary) / n for i in (1, 2, 3)]
-        picks = [sum(s[4][j] for s in summary) / n for j in range(len(RULES))]
-        text.append(
-            f"| mean of {n} | {means[0]:+.2f} | {means[1]:+.2f} | {means[2]:+.2f} | "
-            + " | ".join(f"{p:+.2f}" for p in picks)
-            + " |"
-        )
+    columns = []
+    for problem, gains, picks in summary:
+        row = [sum(gains) / len(gains), max(gains), min(gains), *picks]
+        columns.append(row)
+        text.append(f"| {problem} | " + " | ".join(f"{v:+.2f}" for v in row) + " |")
+    if columns:
+        means = [sum(column) / len(columns) for column in zip(*columns)]
+        text.append(f"| mean of {len(columns)} | " + " | ".join(f"{v:+.2f}" for v in means) + " |")
     return "\n".join(text) + "\n\n" + NOTES_MARKER + "\n"
 
 
