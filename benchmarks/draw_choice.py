@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import torch
 
 from benchmarks.common import NOTES_MARKER, code_version, write_report
 from benchmarks.selfdeblur_fast import done_names, luma_y, read_lines, synthetic_case
+from selfdeblur.kernel_choice import consensus, peak_mass
 
 RULES = {"spread": ("peak_mass", min), "sparsity": ("sparsity", min), "consensus": ("consensus", max)}
 
@@ -57,12 +57,6 @@ def group_key(line: dict[str, Any]) -> str:
     """What two draws of one group share: the problem and every setting of the solve."""
     settings = {k: line.get(k) for k in ("steps", "tv_weight", "fast")}
     return problem_of(line) + " " + json.dumps(settings, sort_keys=True)
-
-
-def peak_mass(kernel: torch.Tensor, share: float = 0.1) -> float:
-    """Share of the kernel's mass in its largest ``share`` of values (``(k, k)``, non-negative)."""
-    values = kernel.flatten().double().sort(descending=True).values
-    return float(values[: math.ceil(share * values.numel())].sum() / values.sum())
 
 
 def normalised_sparsity(image: torch.Tensor) -> float:
@@ -95,8 +89,6 @@ def draw_scores(line: dict[str, Any], crop: tuple[int, int]) -> dict[str, Any]:
 
 def groups(lines: list[dict[str, Any]], scored: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Draws (the line merged with its scores and consensus) by group, groups of at least two draws only."""
-    from selfdeblur.levin_protocol import kernel_similarity
-
     by_group: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
         if draw_name(line) in scored:
@@ -105,11 +97,9 @@ def groups(lines: list[dict[str, Any]], scored: dict[str, dict[str, Any]]) -> di
     for key, draws in by_group.items():
         if len(draws) < 2:
             continue
-        kernels = [torch.tensor(d["kernel"]) for d in draws]
-        for i, d in enumerate(draws):
-            d["consensus"] = sum(kernel_similarity(kernels[i], b) for j, b in enumerate(kernels) if j != i) / (
-                len(kernels) - 1
-            )
+        scores = consensus([torch.tensor(d["kernel"]) for d in draws])
+        for d, score in zip(draws, scores):
+            d["consensus"] = score
             d["gain"] = d["fast_mode"]["psnr"] - d["blurry"]["psnr"]
         out[key] = draws
     return out

@@ -137,6 +137,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         "true_kernel": scores(known, truth),
         "smoothness_used": smoothness_for(blurry, fast.smoothness),
         "kernel_similarity": kernel_similarity(result.kernel, kernel),
+        "note": result.note,
         "kernel_similarity_rotated": kernel_similarity(result.kernel.flip(0, 1), kernel),  # orientation check
         "kernel": [[round(float(v), 6) for v in row] for row in result.kernel],
         "fast_options": asdict(fast),
@@ -154,6 +155,8 @@ def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
         fast["coarse_kernel_sizes"] = args.coarse_kernel_sizes
     if args.window != "edges":
         fast["window"] = args.window
+    if args.draws != 1:
+        fast |= {"draws": args.draws, "choose": args.choose}
     if args.size:
         height, width = (int(v) for v in args.size.lower().split("x"))
         sources = [("astronaut", f"astronaut_{height}x{width}")]
@@ -175,6 +178,8 @@ def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
                 name += "_c2f" + "-".join(str(k) for k in args.coarse_kernel_sizes)
             if args.window != "edges":
                 name += f"_{args.window}"
+            if args.draws != 1:
+                name += f"_draws{args.draws}{args.choose}"
             if init != 0:
                 name += f"_init{init}"
             out.append(
@@ -296,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoothness", default="0.002", help="model.fast.smoothness: a number or 'auto'")
     parser.add_argument("--coarse-kernel-sizes", type=int, nargs="*", default=[], help="model.fast.coarse_kernel_sizes")
     parser.add_argument("--window", default="edges", choices=["edges", "coherent_edges"], help="model.fast.window")
+    parser.add_argument("--draws", type=int, default=1, help="model.fast.draws")
+    parser.add_argument("--choose", default="consensus", choices=["consensus", "spread"], help="model.fast.choose")
     parser.add_argument("--tv-weight", default="0", help="model.tv.weight of the estimation: a number or 'auto'")
     parser.add_argument("--out", help="JSON lines file (cases already in it are skipped)")
     parser.add_argument("--report", help="write a Markdown table of the --from files here")

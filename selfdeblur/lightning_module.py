@@ -47,6 +47,7 @@ from deblur_core.color import merge_luminance
 from selfdeblur.cuda_precision import cuda_float32_precision
 from selfdeblur.data import BlurryImage, GroupBatch
 from selfdeblur.full_resolution import deconvolve_photo
+from selfdeblur.kernel_choice import choose_kernel, consensus, peak_mass
 from selfdeblur.kernel_io import read_kernel
 from selfdeblur.losses import data_fidelity, learning_rate, total_variation
 from selfdeblur.memory_estimate import (
@@ -134,6 +135,8 @@ class SelfDeblur(pl.LightningModule):
         self._backend_settings = ExitStack()
         # Fast-mode images of the current group: name -> (the full blurry image (C, H, W) on the CPU, its plan).
         self._full_size: dict[str, tuple[torch.Tensor, ReductionPlan]] = {}
+        # Problems of the current group that are draws of an image (fast.draws): problem name -> image name.
+        self._image_of: dict[str, str] = {}
         self.resumed_steps = 0  # steps of the current group restored from an in-progress state (solver_state)
         self._failed: dict[str, str] = {}  # images of the current group whose loss became NaN or infinite: why
 
@@ -148,6 +151,13 @@ class SelfDeblur(pl.LightningModule):
     def image_seed(self, name: str) -> int:
         """Seed of an image's initialisation: a function of ``seed`` and the name only."""
         return (self.seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
+
+    def draw_names(self, name: str, height: int, width: int, kernel_size: int) -> list[str]:
+        """The problems image ``name`` is solved as: itself, and with ``fast.draws`` > 1 for a fast-mode image, its
+        other draws ``<name>@draw<d>`` (each initialised from its own name, :meth:`image_seed`)."""
+        if self.fast.draws == 1 or fast_mode_plan(self.fast, height, width, kernel_size) is None:
+            return [name]
+        return [name] + [f"{name}@draw{d}" for d in range(1, self.fast.draws)]
 
     def check_size(self, source: str, height: int, width: int, kernel_size: int) -> None:
         """G_x halves its input once per scale and its batch normalisation needs at least 2x2 pixels at
@@ -186,7 +196,7 @@ class SelfDeblur(pl.LightningModule):
             self.image_seed(name),
         )
         if start is None and stage == 0 and self.generators.kernel_init is not None:
-            start = self.kernel_init_of(name)
+            start = self.kernel_init_of(self._image_of.get(name, name))
         if start is not None:
             scale = plan.scale if plan is not None else min(1.0, kernel_size / start.shape[-1])
             start = to_correlation_filter(kernel_to_scale(start.double(), scale, kernel_size)).float()
@@ -308,9 +318,16 @@ class SelfDeblur(pl.LightningModule):
         if batch.step != 0 or len(batch.blurry) != len(batch.names):
             raise RuntimeError(f"group {batch.group} must start at step 0 with its images, got step {batch.step}")
         self._full_size = {}
+        self._image_of = {}
         self._stage = 0
-        self._noise = [torch.Generator(device=self.device).manual_seed(self.image_seed(n) + 1) for n in batch.names]
-        self.install([self.build_problem(n, b, k) for n, b, k in zip(batch.names, batch.blurry, batch.kernel_sizes)])
+        problems = []
+        for name, blurry, kernel_size in zip(batch.names, batch.blurry, batch.kernel_sizes):
+            height, width = blurry.shape[-2:]
+            for draw in self.draw_names(name, height, width, kernel_size):
+                self._image_of[draw] = name
+                problems.append(self.build_problem(draw, blurry, kernel_size))
+        self._noise = [torch.Generator(device=self.device).manual_seed(self.image_seed(p.name) + 1) for p in problems]
+        self.install(problems)
         self._group = batch.group
         self._latest = []
         self._started = time.perf_counter()
@@ -379,13 +396,16 @@ class SelfDeblur(pl.LightningModule):
         """Everything the current group's optimisation needs to continue after ``steps_done`` steps exactly as it
         would have: the problems (G_x, G_k, their fixed inputs), the optimisers' states, the input-noise
         generators, the TV weights, the elapsed seconds. Tensors and plain values only (``weights_only`` loads)."""
+        images = [p for p in self.problems if self._image_of.get(p.name, p.name) == p.name]
         return {
-            "names": [p.name for p in self.problems],
-            # The sizes asked for (the fast mode's problems solve a reduced one), as the batches give them.
+            # The images and the sizes asked for, as the batches give them (the fast mode's problems solve a
+            # reduced one; with fast.draws an image is several problems).
+            "names": [p.name for p in images],
             "kernel_sizes": [
                 self._full_size[p.name][1].full_kernel_size if p.name in self._full_size else p.kernel_size
-                for p in self.problems
+                for p in images
             ],
+            "problem_names": [p.name for p in self.problems],
             "steps_done": steps_done,
             "stage": self._stage,
             "settings": self.settings(),
@@ -400,7 +420,7 @@ class SelfDeblur(pl.LightningModule):
     def load_solver_state(self, state: dict) -> None:
         """Continue the group :meth:`start_group` has just built from ``state`` (of :meth:`solver_state`); the
         steps before ``state["steps_done"]`` are then skipped."""
-        if state["names"] != [p.name for p in self.problems]:
+        if state.get("problem_names", state["names"]) != [p.name for p in self.problems]:
             raise ValueError(f"in-progress state of {state['names']} does not belong to this group")
         stage = int(state.get("stage", 0))
         if stage != self._stage:
@@ -522,24 +542,49 @@ class SelfDeblur(pl.LightningModule):
 
     def finish_group(self, final_losses: list[float]) -> None:
         """Store the results of the current group (the estimates of its last step) and free it."""
-        results = []
+        draws: dict[str, list[tuple[str, torch.Tensor, torch.Tensor, float]]] = {}
         for (name, image, kernel), loss in zip(self.snapshot(), final_losses):
-            image, kernel = image.cpu(), kernel.cpu()
+            draws.setdefault(self._image_of.get(name, name), []).append((name, image.cpu(), kernel.cpu(), loss))
+        results = []
+        for image_name, solved in draws.items():
+            note = ""
+            if len(solved) > 1:
+                kept, note = self.choose_draw(image_name, solved)
+                solved = [kept]
+            name, image, kernel, loss = solved[0]
             if name in self._full_size and name not in self._failed:
                 image, kernel = self.full_resolution(name, kernel)
-            results.append((name, image, kernel, loss))
+            status = self._failed.get(name)
+            results.append((image_name, image, kernel, loss, status, note))
         seconds = time.perf_counter() - self._started
-        for name, image, kernel, loss in results:
-            status = self._failed.get(name) or collapse(image, kernel) or "ok"
+        images = len(draws)
+        for name, image, kernel, loss, status, note in results:
+            status = status or collapse(image, kernel) or "ok"
             if status.startswith("collapsed"):
                 rank_zero_warn(f"SelfDeblur: image '{name}' {status}; its result is written but is likely wrong")
-            self.finished.append(
-                DeblurResult(name, image, kernel, self.steps, loss, seconds, len(self.problems), status)
-            )
+            self.finished.append(DeblurResult(name, image, kernel, self.steps, loss, seconds, images, status, note))
         # The last estimates stay available to callbacks (snapshot()) until the next group starts.
         self.problems = ProblemBatch([])
+        self._full_size = {}
         for opt in self._optimizers():
             _reset(opt)
+
+    def choose_draw(
+        self, image_name: str, solved: list[tuple[str, torch.Tensor, torch.Tensor, float]]
+    ) -> tuple[tuple[str, torch.Tensor, torch.Tensor, float], str]:
+        """The draw of ``image_name`` whose kernel ``fast.choose`` keeps (:mod:`selfdeblur.kernel_choice`), among
+        those that did not fail, compared at full scale; and a note on the choice. ``solved``: ``(problem name,
+        image, reduced kernel, final loss)`` of each draw, the first draw first."""
+        usable = [entry for entry in solved if entry[0] not in self._failed] or solved[:1]
+        kernels = [kernel_to_full_scale(entry[2].double(), self._full_size[entry[0]][1]) for entry in usable]
+        kept = choose_kernel(kernels, self.fast.choose)
+        draw = next(i for i, entry in enumerate(solved) if entry[0] == usable[kept][0])
+        score = consensus(kernels)[kept] if self.fast.choose == "consensus" else peak_mass(kernels[kept])
+        what = "mean similarity to the others" if self.fast.choose == "consensus" else "peak mass"
+        note = f"draw {draw + 1} of {len(solved)} kept ({self.fast.choose}: {what} {score:.3f})"
+        if len(usable) < len(solved):
+            note += f"; {len(solved) - len(usable)} failed"
+        return usable[kept], note
 
     def full_resolution(self, name: str, kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fast mode: the reduced problem's kernel ``(k_s, k_s)`` at full scale, and the full-resolution image

@@ -132,6 +132,7 @@ def estimate_peak_bytes(
         tile_h, tile_w = min(height, fast.tile) + 2 * margin, min(width, fast.tile) + 2 * margin
         deconvolution = DECONVOLUTION_MAPS * 4 * channels * tile_h * tile_w + 4 * 3 * channels * height * width
         mode = "fast"
+        pixels *= fast.draws  # the draws are solved together, each with its own maps
     else:
         pixels = (height + kernel_size - 1) * (width + kernel_size - 1)
         mode = "paper's"

@@ -233,6 +233,12 @@ class FastMode:
         window: how the ``crop`` window is chosen: ``"edges"``, the most gradient; ``"coherent_edges"``, gradient
             weighted by Xu and Jia's r-map, which prefers long straight edges to texture and noise
             (:mod:`selfdeblur.reduced_problem`); measured in docs/results/selfdeblur_fast.md.
+        draws: initialisations (draws of G_x's and G_k's weights and inputs) each fast-mode image's reduced problem
+            is solved from, together; one kernel is kept (``choose``) and only it deconvolves the photo. The first
+            draw is the one-draw run's. The estimation's time and memory grow with the number of draws; 1: one draw.
+        choose: the rule that keeps one kernel of several draws, without the truth
+            (:mod:`selfdeblur.kernel_choice`): ``"consensus"``, the kernel most like the others (needs 3 draws or
+            more), or ``"spread"``, the least compact. Measured in docs/results/draw_choice.md.
     """
 
     enabled: bool | Literal["auto"] = False
@@ -245,6 +251,8 @@ class FastMode:
     cg_iterations: int = 50
     coarse_kernel_sizes: tuple[int, ...] = ()
     window: Literal["edges", "coherent_edges"] = "edges"
+    draws: int = 1
+    choose: Literal["consensus", "spread"] = "consensus"
 
     def __post_init__(self) -> None:
         group = "model.fast"
@@ -260,6 +268,13 @@ class FastMode:
         check(f"{group}.tile", self.tile, self.tile >= 64, ">= 64")
         check(f"{group}.cg_iterations", self.cg_iterations, self.cg_iterations >= 1, ">= 1")
         _one_of(f"{group}.window", self.window, ("edges", "coherent_edges"))
+        check(
+            f"{group}.draws",
+            self.draws,
+            isinstance(self.draws, int) and not isinstance(self.draws, bool) and self.draws >= 1,
+            "an integer >= 1",
+        )
+        _one_of(f"{group}.choose", self.choose, ("consensus", "spread"))
         sizes = [*self.coarse_kernel_sizes, self.max_kernel_size]
         ok = all(isinstance(k, int) and k >= 3 and k % 2 == 1 for k in sizes)
         ok = ok and sizes == sorted(set(sizes))  # type: ignore[type-var]  # all int when ok

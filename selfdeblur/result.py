@@ -31,6 +31,7 @@ class DeblurResult:
         group_size: number of images optimised together with this one (itself included).
         status: ``"ok"``; ``"collapsed: ..."`` (finite, but a one-pixel kernel and a saturated image: likely
             wrong); ``"failed: ..."`` (the loss became NaN or infinite: nothing is written but the summary row).
+        note: what else the run reports about the image (which draw was kept, with ``model.fast.draws``).
     """
 
     name: str
@@ -41,6 +42,7 @@ class DeblurResult:
     seconds: float
     group_size: int = 1
     status: str = "ok"
+    note: str = ""
 
     @property
     def failed(self) -> bool:

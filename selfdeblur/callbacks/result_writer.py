@@ -223,6 +223,8 @@ class ResultWriter(Callback):
         report = f"{result.name}: {result.steps} steps, loss {result.final_loss:.4g}, {result.seconds:.1f} s"
         if result.status != "ok":
             report += f", {result.status}"
+        if result.note:
+            report += f", {result.note}"
         if result.failed:
             self.failed.append(f"{result.name} ({result.status.removeprefix('failed: ')})")
         sharp = None if result.failed else image.load_sharp()

@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
-from benchmarks.draw_choice import main, normalised_sparsity, peak_mass
+from benchmarks.draw_choice import main, normalised_sparsity
 from deblur_core.image_io import save_image
 from deblur_core.motion_blur import random_motion_kernel
+from selfdeblur.kernel_choice import peak_mass
 
 
 def test_peak_mass_of_a_delta_a_flat_and_a_two_level_kernel():

@@ -28,6 +28,8 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
         tv_weight="auto",
         coarse_kernel_sizes=[],
         window="edges",
+        draws=1,
+        choose="consensus",
     )
     made = cases(args)
     assert [c["name"] for c in made] == [
@@ -58,6 +60,10 @@ def test_cases_cover_every_noise_and_seed_and_are_named_for_resuming(tmp_path):
     adaptive = cases(args)[:2]
     assert adaptive[0]["name"].endswith("_mk21_crop160_weauto_c2f11_coherent_edges")
     assert adaptive[1]["name"] == adaptive[0]["name"] + "_init3" and adaptive[1]["init_seed"] == 3
+    args.draws, args.choose = 3, "spread"  # several draws of the reduced problem, one kept
+    drawn = cases(args)[0]
+    assert drawn["name"] == adaptive[0]["name"] + "_draws3spread" and drawn["problem"] == made[0]["problem"]
+    assert drawn["fast"]["draws"] == 3 and drawn["fast"]["choose"] == "spread"
     assert adaptive[0]["fast"]["smoothness"] == "auto"
     lines = tmp_path / "out.jsonl"
     lines.write_text(json.dumps({"name": made[0]["name"]}) + "\n")
