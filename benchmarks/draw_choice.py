@@ -13,8 +13,9 @@ the truth:
 - ``peak_mass``: the share of the estimated kernel's mass in its largest tenth of values (1 for a few-pixel
   kernel, 0.1 for a flat one). MAP-type estimates err towards kernels too compact (Levin et al., CVPR 2009).
 - ``sparsity``: Krishnan et al.'s normalised sparsity (CVPR 2011), the l1/l2 ratio of the horizontal and vertical
-  differences of the luma (BT.601) of the deconvolved centre ``--crop`` (the fast mode's deconvolution, at the
-  weight the line's solve used). Blur lowers it less than ringing raises it.
+  differences of the luma of the photo's region that the estimation window showed, deconvolved with the draw's
+  kernel as the fast mode deconvolves (at the weight the line's solve used): what ``model.fast.choose: sparsity``
+  computes (:mod:`selfdeblur.kernel_choice`).
 - ``consensus``: the mean kernel similarity (Hu and Yang) of the draw's kernel to the group's other kernels.
 
 The rules keep, in each group, the draw with the lowest peak mass (``spread``), the lowest sparsity
@@ -35,8 +36,9 @@ from typing import Any
 import torch
 
 from benchmarks.common import NOTES_MARKER, code_version, write_report
-from benchmarks.selfdeblur_fast import done_names, luma_y, read_lines, synthetic_case
-from selfdeblur.kernel_choice import consensus, peak_mass
+from benchmarks.selfdeblur_fast import done_names, read_lines, synthetic_case
+from deblur_core.color import to_luma
+from selfdeblur.kernel_choice import consensus, kernel_scores, normalised_sparsity, peak_mass
 
 RULES = {"spread": ("peak_mass", min), "sparsity": ("sparsity", min), "consensus": ("consensus", max)}
 
@@ -59,30 +61,30 @@ def group_key(line: dict[str, Any]) -> str:
     return problem_of(line) + " " + json.dumps(settings, sort_keys=True)
 
 
-def normalised_sparsity(image: torch.Tensor) -> float:
-    """l1 / l2 of the horizontal and vertical forward differences of a ``(H, W)`` image (Krishnan et al. 2011)."""
-    d = torch.cat([(image[:, 1:] - image[:, :-1]).flatten(), (image[1:] - image[:-1]).flatten()])
-    return float(d.abs().sum() / d.norm())
-
-
-def draw_scores(line: dict[str, Any], crop: tuple[int, int]) -> dict[str, Any]:
+def draw_scores(line: dict[str, Any]) -> dict[str, Any]:
     """The truth-free scores of one draw (all but consensus, which needs the group)."""
-    from deblur_core.crop import center_crop
     from selfdeblur.full_resolution import deconvolve_photo
+    from selfdeblur.options import FastMode
+    from selfdeblur.reduced_problem import estimation_region, fast_mode_plan
 
-    blurry = center_crop(synthetic_case(line)[0], *crop)
+    blurry = synthetic_case(line)[0]
+    fast = FastMode(**{k: v for k, v in line["fast_options"].items() if k in FastMode.__dataclass_fields__})
+    plan = fast_mode_plan(fast, blurry.shape[1], blurry.shape[2], line["kernel_size"])
+    assert plan is not None  # the benchmark's cases are solved in the fast mode
+    region = estimation_region(blurry, plan, fast.saturation, fast.window)
     kernel = torch.tensor(line["kernel"])
-    fast = line["fast_options"]
-    deconvolved = deconvolve_photo(
-        blurry, kernel, line["smoothness_used"], fast["saturation"], fast["tile"], fast["cg_iterations"]
-    )
+
+    def deconvolve(k: torch.Tensor) -> torch.Tensor:
+        return deconvolve_photo(region, k, line["smoothness_used"], fast.saturation, fast.tile, fast.cg_iterations)
+
+    (sparsity,) = kernel_scores([kernel], "sparsity", deconvolve)
     return {
         "name": draw_name(line),
         "group": group_key(line),
-        "crop": list(crop),
+        "region": list(region.shape[1:]),
         "peak_mass": peak_mass(kernel),
-        "sparsity": normalised_sparsity(luma_y(deconvolved)),
-        "sparsity_blurry": normalised_sparsity(luma_y(blurry)),
+        "sparsity": sparsity,
+        "sparsity_blurry": normalised_sparsity(to_luma(region[None], "gray")[0, 0]),
         "code": code_version(),
     }
 
@@ -152,7 +154,6 @@ def report(by_group: dict[str, list[dict[str, Any]]], command: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.draw_choice", description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="sources", nargs="+", required=True, help="JSON lines of selfdeblur_fast")
-    parser.add_argument("--crop", type=int, nargs=2, default=[240, 360], metavar=("H", "W"))
     parser.add_argument("--out", required=True, help="JSON lines of scores (draws already in it are skipped)")
     parser.add_argument("--report", help="write the Markdown tables here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --report")
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     done = done_names(out)
     for line in lines:
         if counts[group_key(line)] >= 2 and draw_name(line) not in done:
-            row = draw_scores(line, (args.crop[0], args.crop[1]))
+            row = draw_scores(line)
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)

@@ -2,7 +2,7 @@ r"""Choosing one kernel among several estimates of the same blur, without the tr
 
 The fast mode can solve its reduced problem from several initialisations (``model.fast.draws``): SelfDeblur's
 estimate depends on the draw of G_x's and G_k's weights and inputs, and under noise some draws end far from the
-blur. Two rules pick one kernel per image:
+blur. Three rules pick one kernel per image:
 
 - ``"consensus"``: the kernel with the highest mean similarity to the others, the similarity being Hu and Yang's
   (ECCV 2012: the largest normalised cross-correlation over all shifts, 1 for equal kernels up to a shift). Draws
@@ -10,8 +10,12 @@ blur. Two rules pick one kernel per image:
   (with two, both kernels score the same and the first is kept).
 - ``"spread"``: the kernel with the lowest :func:`peak_mass`, the share of its mass in its largest tenth of
   values. MAP-type estimates err towards kernels too compact (Levin et al., CVPR 2009).
+- ``"sparsity"``: the kernel whose deconvolution of the photo is sparsest in Krishnan et al.'s sense (CVPR 2011):
+  the lowest l1/l2 ratio of the luma's horizontal and vertical differences (:func:`normalised_sparsity`), which
+  blur raises (it spreads each edge over several small differences) and so does ringing. It deconvolves a region
+  with each kernel, so it costs one non-blind deconvolution of that region per draw.
 
-Both are measured in docs/results/draw_choice.md.
+All three are measured in docs/results/draw_choice.md.
 
 Example:
     >>> line = torch.zeros(5, 5); line[2, :] = 0.2  # a horizontal blur, found by two draws ...
@@ -25,14 +29,16 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 
+from deblur_core.color import to_luma
 from selfdeblur.levin_protocol import kernel_similarity
 
-Rule = Literal["consensus", "spread"]
-RULES: tuple[Rule, ...] = ("consensus", "spread")
+Rule = Literal["consensus", "spread", "sparsity"]
+RULES: tuple[Rule, ...] = ("consensus", "spread", "sparsity")
 
 
 def peak_mass(kernel: torch.Tensor, share: float = 0.1) -> float:
@@ -52,15 +58,41 @@ def consensus(kernels: list[torch.Tensor]) -> list[float]:
     return [sum(row) / (len(kernels) - 1) for row in similarity]
 
 
-def choose_kernel(kernels: list[torch.Tensor], rule: Rule) -> int:
+def normalised_sparsity(image: torch.Tensor) -> float:
+    """l1 / l2 of the horizontal and vertical forward differences of a ``(H, W)`` image (Krishnan et al. 2011): low
+    for a few strong edges, higher for the same edges blurred or ringing."""
+    d = torch.cat([(image[:, 1:] - image[:, :-1]).flatten(), (image[1:] - image[:-1]).flatten()]).double()
+    return float(d.abs().sum() / d.norm())
+
+
+def kernel_scores(
+    kernels: list[torch.Tensor], rule: Rule, deconvolve: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> list[float]:
+    """Each kernel's score under ``rule``: its consensus (higher is kept), peak mass or sparsity (lower is kept).
+    ``deconvolve`` (for ``"sparsity"``): a kernel ``(k, k)`` -> the region deconvolved with it, ``(C, h, w)`` in [0,
+    1], whose luma (:func:`deblur_core.color.to_luma`, ``"gray"``) is scored."""
+    if rule == "consensus":
+        return consensus(kernels)
+    if rule == "spread":
+        return [peak_mass(k) for k in kernels]
+    if rule == "sparsity":
+        if deconvolve is None:
+            raise ValueError("the rule 'sparsity' needs a deconvolve function")
+        return [normalised_sparsity(to_luma(deconvolve(k)[None], "gray")[0, 0]) for k in kernels]
+    raise ValueError(f"unknown rule {rule!r}: one of {', '.join(RULES)}")
+
+
+def choose_kernel(
+    kernels: list[torch.Tensor], rule: Rule, deconvolve: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> int:
     """The index of the kernel ``rule`` keeps (the first among equals) among ``kernels``, each ``(k, k)`` in the same
-    orientation and at the same scale."""
+    orientation and at the same scale (``deconvolve``: see :func:`kernel_scores`)."""
     if not kernels:
         raise ValueError("choose_kernel needs at least one kernel")
-    if rule == "consensus":
-        scores = consensus(kernels)
-        return max(range(len(kernels)), key=lambda i: scores[i])
-    if rule == "spread":
-        masses = [peak_mass(k) for k in kernels]
-        return min(range(len(kernels)), key=lambda i: masses[i])
-    raise ValueError(f"unknown rule {rule!r}: one of {', '.join(RULES)}")
+    return kept_index(kernel_scores(kernels, rule, deconvolve), rule)
+
+
+def kept_index(scores: list[float], rule: Rule) -> int:
+    """The index ``rule`` keeps given the kernels' :func:`kernel_scores` (the first among equals)."""
+    pick = max if rule == "consensus" else min
+    return pick(range(len(scores)), key=lambda i: scores[i])

@@ -46,8 +46,8 @@ from deblur_core.cli_errors import UserError
 from deblur_core.color import merge_luminance
 from selfdeblur.cuda_precision import cuda_float32_precision
 from selfdeblur.data import BlurryImage, GroupBatch
-from selfdeblur.full_resolution import deconvolve_photo
-from selfdeblur.kernel_choice import choose_kernel, consensus, peak_mass
+from selfdeblur.full_resolution import deconvolve_photo, smoothness_for
+from selfdeblur.kernel_choice import kept_index, kernel_scores
 from selfdeblur.kernel_io import read_kernel
 from selfdeblur.losses import data_fidelity, learning_rate, total_variation
 from selfdeblur.memory_estimate import (
@@ -65,6 +65,7 @@ from selfdeblur.problem import DeblurProblem, Estimate, make_problem
 from selfdeblur.problem_batch import ProblemBatch
 from selfdeblur.reduced_problem import (
     ReductionPlan,
+    estimation_region,
     fast_mode_plan,
     kernel_to_full_scale,
     kernel_to_scale,
@@ -576,12 +577,22 @@ class SelfDeblur(pl.LightningModule):
         those that did not fail, compared at full scale; and a note on the choice. ``solved``: ``(problem name,
         image, reduced kernel, final loss)`` of each draw, the first draw first."""
         usable = [entry for entry in solved if entry[0] not in self._failed] or solved[:1]
-        kernels = [kernel_to_full_scale(entry[2].double(), self._full_size[entry[0]][1]) for entry in usable]
-        kept = choose_kernel(kernels, self.fast.choose)
+        f = self.fast
+        blurry, plan = self._full_size[usable[0][0]]
+        kernels = [kernel_to_full_scale(entry[2].double(), plan).float() for entry in usable]
+        deconvolve = None
+        if f.choose == "sparsity":
+            region = estimation_region(blurry, plan, f.saturation, f.window)
+            weight = smoothness_for(blurry, f.smoothness)
+
+            def deconvolve(kernel: torch.Tensor) -> torch.Tensor:
+                return deconvolve_photo(region, kernel, weight, f.saturation, f.tile, f.cg_iterations)
+
+        scores = kernel_scores(kernels, f.choose, deconvolve)
+        kept = kept_index(scores, f.choose)
         draw = next(i for i, entry in enumerate(solved) if entry[0] == usable[kept][0])
-        score = consensus(kernels)[kept] if self.fast.choose == "consensus" else peak_mass(kernels[kept])
-        what = "mean similarity to the others" if self.fast.choose == "consensus" else "peak mass"
-        note = f"draw {draw + 1} of {len(solved)} kept ({self.fast.choose}: {what} {score:.3f})"
+        what = {"consensus": "mean similarity to the others", "spread": "peak mass", "sparsity": "l1/l2"}[f.choose]
+        note = f"draw {draw + 1} of {len(solved)} kept ({f.choose}: {what} {scores[kept]:.3f})"
         if len(usable) < len(solved):
             note += f"; {len(solved) - len(usable)} failed"
         return usable[kept], note

@@ -237,8 +237,10 @@ class FastMode:
             is solved from, together; one kernel is kept (``choose``) and only it deconvolves the photo. The first
             draw is the one-draw run's. The estimation's time and memory grow with the number of draws; 1: one draw.
         choose: the rule that keeps one kernel of several draws, without the truth
-            (:mod:`selfdeblur.kernel_choice`): ``"consensus"``, the kernel most like the others (needs 3 draws or
-            more), or ``"spread"``, the least compact. Measured in docs/results/draw_choice.md.
+            (:mod:`selfdeblur.kernel_choice`): ``"sparsity"``, the kernel whose deconvolution of the estimation
+            window's full-resolution region has the sparsest gradients (Krishnan et al.'s l1/l2; one deconvolution
+            of that region per draw); ``"spread"``, the least compact kernel; ``"consensus"``, the kernel most like
+            the others. Measured in docs/results/draw_choice.md.
     """
 
     enabled: bool | Literal["auto"] = False
@@ -252,7 +254,7 @@ class FastMode:
     coarse_kernel_sizes: tuple[int, ...] = ()
     window: Literal["edges", "coherent_edges"] = "edges"
     draws: int = 1
-    choose: Literal["consensus", "spread"] = "consensus"
+    choose: Literal["consensus", "spread", "sparsity"] = "sparsity"
 
     def __post_init__(self) -> None:
         group = "model.fast"
@@ -274,7 +276,7 @@ class FastMode:
             isinstance(self.draws, int) and not isinstance(self.draws, bool) and self.draws >= 1,
             "an integer >= 1",
         )
-        _one_of(f"{group}.choose", self.choose, ("consensus", "spread"))
+        _one_of(f"{group}.choose", self.choose, ("consensus", "spread", "sparsity"))
         sizes = [*self.coarse_kernel_sizes, self.max_kernel_size]
         ok = all(isinstance(k, int) and k >= 3 and k % 2 == 1 for k in sizes)
         ok = ok and sizes == sorted(set(sizes))  # type: ignore[type-var]  # all int when ok

@@ -173,6 +173,19 @@ def reduce_image(
     return small[:, top : top + h, left : left + w].contiguous(), (top, left)
 
 
+def estimation_region(
+    blurry: torch.Tensor, plan: ReductionPlan, saturation: float = 0.98, window: str = "edges"
+) -> torch.Tensor:
+    """The part of ``blurry`` (``(C, H, W)``, full resolution) that the reduced problem's window shows
+    (:func:`reduce_image`), ``(C, h, w)``: about ``plan.window_size / plan.scale`` pixels."""
+    _, (top, left) = reduce_image(blurry, plan, saturation, window)
+    h, w = plan.window_size
+    sy, sx = blurry.shape[-2] / plan.size[0], blurry.shape[-1] / plan.size[1]
+    rows = slice(math.floor(top * sy), min(blurry.shape[-2], math.ceil((top + h) * sy)))
+    cols = slice(math.floor(left * sx), min(blurry.shape[-1], math.ceil((left + w) * sx)))
+    return blurry[:, rows, cols]
+
+
 def kernel_to_full_scale(kernel: torch.Tensor, plan: ReductionPlan) -> torch.Tensor:
     """The kernel estimated at ``plan.scale`` (``(k_s, k_s)``, convolution orientation) as a full-scale
     ``(k, k)`` kernel summing to 1 (see the module docstring)."""

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from benchmarks.draw_choice import main, normalised_sparsity
+from benchmarks.draw_choice import main
 from deblur_core.image_io import save_image
 from deblur_core.motion_blur import random_motion_kernel
-from selfdeblur.kernel_choice import peak_mass
+from selfdeblur.kernel_choice import normalised_sparsity, peak_mass
 
 
 def test_peak_mass_of_a_delta_a_flat_and_a_two_level_kernel():
@@ -50,7 +50,7 @@ def test_the_rules_pick_among_the_draws_of_one_problem(tmp_path):
         "fast": {"max_kernel_size": 11},
         "smoothness_used": 0.002,
         "blurry": {"psnr": 20.0},
-        "fast_options": {"saturation": 0.98, "tile": 1024, "cg_iterations": 20},
+        "fast_options": {"enabled": True, "max_kernel_size": 11, "crop": 16, "cg_iterations": 20},
     }
     problem = "photo_k5_seed1_noise0.005"  # as selfdeblur_fast names it
     # Three draws of one problem: the true kernel twice (it agrees with itself) and a delta; fabricated gains.
@@ -85,17 +85,17 @@ def test_the_rules_pick_among_the_draws_of_one_problem(tmp_path):
     source = tmp_path / "draws.jsonl"
     source.write_text("".join(json.dumps(line) + "\n" for line in lines))
     out, md = tmp_path / "scores.jsonl", tmp_path / "choice.md"
-    main(["--from", str(source), "--crop", "32", "40", "--out", str(out), "--report", str(md)])
+    main(["--from", str(source), "--out", str(out), "--report", str(md)])
     rows = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(rows) == {"p", "p_init1", "p (drawn by name)"}  # "other" is alone in its group: not scored
     assert rows["p_init1"]["peak_mass"] == pytest.approx(1.0)
     assert rows["p"]["peak_mass"] < 1.0
-    # The delta deconvolves to the blurry crop itself; the true kernel restores the blocks' sharp edges.
+    # The delta deconvolves to the blurry region itself; the true kernel restores the blocks' sharp edges.
     assert rows["p_init1"]["sparsity"] == pytest.approx(rows["p_init1"]["sparsity_blurry"], rel=0.02)
     assert rows["p"]["sparsity"] < rows["p"]["sparsity_blurry"]
     text = md.read_text()
     assert f"**{problem}** (3 draws; blurry 20.00 dB)" in text
     # spread, sparsity and consensus all keep a true-kernel draw (the first listed: +3.00); mean +1.33.
     assert f"| {problem} | +1.33 | +3.00 | -1.00 | +3.00 | +3.00 | +3.00 |" in text
-    main(["--from", str(source), "--crop", "32", "40", "--out", str(out)])  # scored draws are not scored again
+    main(["--from", str(source), "--out", str(out)])  # scored draws are not scored again
     assert len(out.read_text().splitlines()) == 3

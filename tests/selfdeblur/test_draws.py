@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import torch
 
+from deblur_core.blur import convolve_valid
 from deblur_core.motion_blur import random_motion_kernel
 from selfdeblur import FastMode, Generators, Optimization, SelfDeblur
 from selfdeblur.api import solver_trainer
 from selfdeblur.data import BlurryImage, ImagesInMemory
-from selfdeblur.kernel_choice import choose_kernel, consensus, peak_mass
+from selfdeblur.full_resolution import deconvolve_photo, smoothness_for
+from selfdeblur.kernel_choice import choose_kernel, consensus, kernel_scores, normalised_sparsity, peak_mass
 from selfdeblur.levin_protocol import kernel_similarity
 from selfdeblur.memory_estimate import FIXED, estimate_peak_bytes
-from selfdeblur.reduced_problem import fast_mode_plan, kernel_to_full_scale
+from selfdeblur.reduced_problem import estimation_region, fast_mode_plan, kernel_to_full_scale
 from tests.selfdeblur.test_fast_mode import texture
 from tests.selfdeblur.test_resume_in_image import fit
 
@@ -49,10 +51,29 @@ def test_spread_keeps_the_least_compact_kernel():
         choose_kernel([flat], "median")  # type: ignore[arg-type]
 
 
+def test_sparsity_keeps_the_kernel_whose_deconvolution_has_the_sparsest_gradients():
+    sharp = texture(1, 64, 64, seed=2)  # piecewise-constant blocks: few, strong edges
+    true = random_motion_kernel(7, seed=4)
+    blurry = convolve_valid(sharp[None], true)[0]
+    delta = torch.zeros(7, 7)
+    delta[3, 3] = 1
+
+    def deconvolve(kernel: torch.Tensor) -> torch.Tensor:
+        return deconvolve_photo(blurry, kernel, 0.002, cg_iterations=30)
+
+    with_delta, with_truth = kernel_scores([delta, true], "sparsity", deconvolve)
+    # The delta leaves the blur (each edge spread over several small differences); the true kernel undoes it.
+    assert with_delta == pytest.approx(normalised_sparsity(blurry[0]), rel=0.02)
+    assert with_truth < 0.8 * with_delta
+    assert choose_kernel([delta, true, true.t()], "sparsity", deconvolve) == 1
+    with pytest.raises(ValueError, match="needs a deconvolve function"):
+        choose_kernel([delta], "sparsity")
+
+
 def test_draw_options_are_checked():
     with pytest.raises(ValueError, match="model.fast.draws must be an integer >= 1, got 0"):
         FastMode(draws=0)
-    with pytest.raises(ValueError, match="model.fast.choose must be 'consensus' or 'spread', got 'best'"):
+    with pytest.raises(ValueError, match="model.fast.choose must be 'consensus' or 'spread' or 'sparsity', got 'best'"):
         FastMode(choose="best")  # type: ignore[arg-type]
 
 
@@ -87,6 +108,16 @@ def test_draws_are_solved_together_the_first_is_the_one_draw_run_and_the_kept_ke
     kept = choose_kernel(full, "consensus")
     assert torch.allclose(result.kernel, full[kept].float(), atol=1e-6)
     assert result.note.startswith(f"draw {kept + 1} of 3 kept (consensus: mean similarity to the others ")
+    # The default rule deconvolves the estimation window's region with each kernel.
+    sparse = solve(draws=3, choose="sparsity")
+    region = estimation_region(texture(3, 90, 120, 6), plan)
+    assert region.shape == (3, 62, 62)  # the 32 px window of the 47 x 63 reduced image: 61.3 px, partial ones kept
+    weight = smoothness_for(texture(3, 90, 120, 6), "auto")
+    scores = kernel_scores(full, "sparsity", lambda k: deconvolve_photo(region, k.float(), weight))
+    kept = min(range(3), key=lambda i: scores[i])
+    assert torch.allclose(sparse.finished[0].kernel, full[kept].float(), atol=1e-6)
+    assert sparse.finished[0].note == f"draw {kept + 1} of 3 kept (sparsity: l1/l2 {scores[kept]:.3f})"
+    assert FastMode().choose == "sparsity"
 
 
 def test_a_draw_that_fails_is_left_out_and_the_image_is_solved(monkeypatch):
@@ -113,7 +144,7 @@ def test_a_run_with_draws_killed_inside_the_image_resumes_bit_for_bit(tmp_path):
     draws += ["--model.fast.draws", "3"]
     whole = fit(tmp_path / "whole", *draws)
     assert whole.returncode == 0, whole.stderr[-2000:]
-    assert "draw " in whole.stdout and " of 3 kept (consensus" in whole.stdout
+    assert "draw " in whole.stdout and " of 3 kept (sparsity" in whole.stdout
     out = tmp_path / "killed"
     kill = ["--resume.every_n_steps", "3", "--trainer.callbacks+=tests.callbacks.ExitAtStep"]
     killed = fit(out, *draws, *kill, "--trainer.callbacks.init_args.step", "7")
