@@ -302,7 +302,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--coarse-kernel-sizes", type=int, nargs="*", default=[], help="model.fast.coarse_kernel_sizes")
     parser.add_argument("--window", default="edges", choices=["edges", "coherent_edges"], help="model.fast.window")
     parser.add_argument("--draws", type=int, default=1, help="model.fast.draws")
-    parser.add_argument("--choose", default="consensus", choices=["consensus", "spread"], help="model.fast.choose")
+    parser.add_argument(
+        "--choose", default="sparsity", choices=["consensus", "spread", "sparsity"], help="model.fast.choose"
+    )
     parser.add_argument("--tv-weight", default="0", help="model.tv.weight of the estimation: a number or 'auto'")
     parser.add_argument("--out", help="JSON lines file (cases already in it are skipped)")
     parser.add_argument("--report", help="write a Markdown table of the --from files here")
