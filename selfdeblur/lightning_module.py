@@ -576,7 +576,9 @@ class SelfDeblur(pl.LightningModule):
         """The draw of ``image_name`` whose kernel ``fast.choose`` keeps (:mod:`selfdeblur.kernel_choice`), among
         those that did not fail, compared at full scale; and a note on the choice. ``solved``: ``(problem name,
         image, reduced kernel, final loss)`` of each draw, the first draw first."""
-        usable = [entry for entry in solved if entry[0] not in self._failed] or solved[:1]
+        usable = [entry for entry in solved if entry[0] not in self._failed]
+        if not usable:  # their kernels may hold NaN: nothing to choose from
+            return solved[0], f"all {len(solved)} draws failed"
         f = self.fast
         blurry, plan = self._full_size[usable[0][0]]
         kernels = [kernel_to_full_scale(entry[2].double(), plan).float() for entry in usable]

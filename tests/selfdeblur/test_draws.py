@@ -134,6 +134,15 @@ def test_a_draw_that_fails_is_left_out_and_the_image_is_solved(monkeypatch):
     assert result.status == "ok" and "1 failed" in result.note and "draw 2 of 3" not in result.note
 
 
+def test_an_image_whose_draws_all_fail_is_reported_failed_and_the_run_ends(monkeypatch):
+    original = SelfDeblur._loss
+    monkeypatch.setattr(SelfDeblur, "_loss", lambda *args: original(*args) * float("nan"))
+    with pytest.warns(UserWarning, match="became nan"):
+        model = solve(draws=3)
+    (result,) = model.finished
+    assert result.failed and result.note == "all 3 draws failed"
+
+
 def test_images_in_the_papers_mode_are_solved_once():
     model = solve(draws=3, enabled="auto")  # 90 x 120 is below fast.above_pixels: the paper's mode
     assert [name for name, _, _ in model.snapshot()] == ["photo"] and model.finished[0].note == ""
