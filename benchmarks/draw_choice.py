@@ -36,18 +36,18 @@ from typing import Any
 import torch
 
 from benchmarks.common import NOTES_MARKER, code_version, write_report
-from benchmarks.selfdeblur_fast import done_names, read_lines, synthetic_case
+from benchmarks.selfdeblur_fast import done_names, problem_name, read_lines, synthetic_case
 from deblur_core.color import to_luma
-from selfdeblur.kernel_choice import consensus, kernel_scores, normalised_sparsity, peak_mass
+from selfdeblur.kernel_choice import Rule, consensus, kept_index, kernel_scores, normalised_sparsity, peak_mass
 
-RULES = {"spread": ("peak_mass", min), "sparsity": ("sparsity", min), "consensus": ("consensus", max)}
+RULES: dict[Rule, str] = {"spread": "peak_mass", "sparsity": "sparsity", "consensus": "consensus"}  # rule: score
 
 
 def problem_of(line: dict[str, Any]) -> str:
     """The line's problem; lines made before the benchmark recorded it get it from their photo, kernel and noise."""
     if "problem" in line:
         return str(line["problem"])
-    return f"{Path(line['sharp']).stem}_k{line['kernel_size']}_seed{line['kernel_seed']}_noise{line['noise']:g}"
+    return problem_name(Path(line["sharp"]).stem, line["kernel_size"], line["kernel_seed"], line["noise"])
 
 
 def draw_name(line: dict[str, Any]) -> str:
@@ -107,9 +107,8 @@ def groups(lines: list[dict[str, Any]], scored: dict[str, dict[str, Any]]) -> di
     return out
 
 
-def chosen(draws: list[dict[str, Any]], rule: str) -> dict[str, Any]:
-    score, pick = RULES[rule]
-    return pick(draws, key=lambda d: d[score])
+def chosen(draws: list[dict[str, Any]], rule: Rule) -> dict[str, Any]:
+    return draws[kept_index([d[RULES[rule]] for d in draws], rule)]
 
 
 def report(by_group: dict[str, list[dict[str, Any]]], command: str) -> str:

@@ -148,6 +148,11 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def problem_name(stem: str, kernel_size: int, kernel_seed: int, noise: float) -> str:
+    """The name of a case's problem (photo, kernel, noise), after which its image is named."""
+    return f"{stem}_k{kernel_size}_seed{kernel_seed}_noise{noise:g}"
+
+
 def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     smoothness = args.smoothness if args.smoothness == "auto" else float(args.smoothness)
     fast = {"max_kernel_size": args.max_kernel_size, "crop": args.crop, "smoothness": smoothness}
@@ -167,7 +172,7 @@ def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     for source, stem in sources:
         for noise, seed, init in itertools.product(args.noise, args.kernel_seeds, args.init_seeds):
-            problem = f"{stem}_k{args.kernel_size}_seed{seed}_noise{noise:g}"
+            problem = problem_name(stem, args.kernel_size, seed, noise)
             name = problem
             if args.tv_weight != "0":
                 name += f"_tv{args.tv_weight}"

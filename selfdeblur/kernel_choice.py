@@ -53,10 +53,14 @@ def consensus(kernels: list[torch.Tensor]) -> list[float]:
     """For each kernel ``(k, k)``, its mean similarity (Hu and Yang) to the other kernels (all 1.0 for one)."""
     if len(kernels) == 1:
         return [1.0]
-    similarity = [
-        [kernel_similarity(a, b) if i != j else 0.0 for j, b in enumerate(kernels)] for i, a in enumerate(kernels)
-    ]
-    return [sum(row) / (len(kernels) - 1) for row in similarity]
+    n = len(kernels)
+    totals = [0.0] * n
+    for i in range(n):
+        for j in range(i + 1, n):  # the similarity is symmetric: each pair once
+            s = kernel_similarity(kernels[i], kernels[j])
+            totals[i] += s
+            totals[j] += s
+    return [t / (n - 1) for t in totals]
 
 
 def normalised_sparsity(image: torch.Tensor) -> float:
