@@ -121,10 +121,16 @@ def luma_gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return gx, gy
 
 
-def edge_content(image: torch.Tensor, saturation: float = 0.98, margin: int = 0) -> torch.Tensor:
+def edge_content(
+    image: torch.Tensor,
+    saturation: float = 0.98,
+    margin: int = 0,
+    gradients: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Per-pixel gradient magnitude of the luma (``to_luma(..., "gray")``) of ``image`` ``(C, H, W)`` in [0, 1],
-    ``(H, W)``; zero within ``margin`` pixels of a pixel at or above ``saturation`` in any channel."""
-    gx, gy = luma_gradients(image)
+    ``(H, W)``; zero within ``margin`` pixels of a pixel at or above ``saturation`` in any channel.
+    ``gradients``: ``luma_gradients(image)`` when the caller has them already."""
+    gx, gy = luma_gradients(image) if gradients is None else gradients
     grad = gx.abs() + gy.abs()
     saturated = (image >= saturation).any(dim=0).float()
     if margin > 0 and bool(saturated.any()):
@@ -132,12 +138,18 @@ def edge_content(image: torch.Tensor, saturation: float = 0.98, margin: int = 0)
     return grad * (1 - saturated)
 
 
-def gradient_coherence(image: torch.Tensor, side: int, epsilon: float = 0.01) -> torch.Tensor:
+def gradient_coherence(
+    image: torch.Tensor,
+    side: int,
+    epsilon: float = 0.01,
+    gradients: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Xu and Jia's r-map (module docstring) of the luma of ``image`` ``(C, H, W)`` in [0, 1] over ``side x side``
-    neighbourhoods (odd ``side``; zero-padded at the borders), ``(H, W)`` in [0, 1)."""
+    neighbourhoods (odd ``side``; zero-padded at the borders), ``(H, W)`` in [0, 1). ``gradients``:
+    ``luma_gradients(image)`` when the caller has them already."""
     if side < 1 or side % 2 == 0:
         raise ValueError(f"side must be odd and positive, got {side}")
-    gx, gy = luma_gradients(image)
+    gx, gy = luma_gradients(image) if gradients is None else gradients
     stack = torch.stack([gx, gy, torch.hypot(gx, gy)])[None]
     # Means rather than sums: epsilon is then a per-pixel gradient, whatever the neighbourhood's size.
     means = F.avg_pool2d(stack, side, stride=1, padding=side // 2, count_include_pad=True)[0]
@@ -166,9 +178,10 @@ def reduce_image(
     if plan.crop is None:
         return small, (0, 0)
     h, w = plan.window_size
-    content = edge_content(small, saturation, plan.kernel_size)
+    gradients = luma_gradients(small)
+    content = edge_content(small, saturation, plan.kernel_size, gradients)
     if window == "coherent_edges":
-        content = content * gradient_coherence(small, plan.kernel_size)
+        content = content * gradient_coherence(small, plan.kernel_size, gradients=gradients)
     top, left = most_detailed_window(content, (h, w))
     return small[:, top : top + h, left : left + w].contiguous(), (top, left)
 

@@ -5,25 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from benchmarks.deconvolution_weight import main
-from deblur_core.image_io import save_image
 from deblur_core.motion_blur import random_motion_kernel
 
 
-def test_a_stored_true_kernel_scores_as_the_true_kernel_and_deblurs(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    blocks = torch.rand(3, 8, 8, generator=g).repeat_interleave(8, 1).repeat_interleave(8, 2)  # 64x64 photo
-    save_image(tmp_path / "photo.png", blocks)
-    line = {
+def test_a_stored_true_kernel_scores_as_the_true_kernel_and_deblurs(tmp_path, block_photo_case):
+    line = block_photo_case | {
         "name": "photo_k5",
-        "sharp": str(tmp_path / "photo.png"),
-        "height": 40,
-        "width": 48,
-        "kernel_size": 5,
-        "kernel_seed": 1,
-        "noise": 0.005,
         "kernel": random_motion_kernel(5, seed=1).tolist(),  # "estimated" exactly
         "fast_options": {"saturation": 0.98, "tile": 1024, "cg_iterations": 20},
     }

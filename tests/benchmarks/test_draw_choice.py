@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from benchmarks.draw_choice import main
-from deblur_core.image_io import save_image
 from deblur_core.motion_blur import random_motion_kernel
 from selfdeblur.kernel_choice import normalised_sparsity, peak_mass
 
@@ -31,20 +30,11 @@ def test_normalised_sparsity_by_hand():
     assert normalised_sparsity(ramp) == pytest.approx(12**0.5)
 
 
-def test_the_rules_pick_among_the_draws_of_one_problem(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    blocks = torch.rand(3, 8, 8, generator=g).repeat_interleave(8, 1).repeat_interleave(8, 2)  # 64x64 photo
-    save_image(tmp_path / "photo.png", blocks)
+def test_the_rules_pick_among_the_draws_of_one_problem(tmp_path, block_photo_case):
     true = random_motion_kernel(5, seed=1)
     delta = torch.zeros(5, 5)
     delta[2, 2] = 1
-    shared = {
-        "sharp": str(tmp_path / "photo.png"),
-        "height": 40,
-        "width": 48,
-        "kernel_size": 5,
-        "kernel_seed": 1,
-        "noise": 0.005,
+    shared = block_photo_case | {
         "steps": 10,
         "tv_weight": "auto",
         "fast": {"max_kernel_size": 11},
