@@ -207,8 +207,12 @@ def cases(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of ``path`` (blank lines skipped)."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The cases of ``path``: JSON lines (blank lines skipped), or a JSON list such as the ``.json`` that ``--report``
+    writes beside its table (committed with it, so the table can be made again from the repository alone)."""
+    text = path.read_text()
+    if text.lstrip().startswith("["):
+        return list(json.loads(text))
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def done_names(path: Path) -> set[str]:

@@ -111,6 +111,10 @@ def test_the_table_shows_the_gain_over_the_blurry_image(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())[0]["name"] == "x"
     with pytest.raises(FileExistsError):
         main(["--report", str(tmp_path / "r.md"), "--from", str(source)])
+    # The report's own .json is a source too: the table is made again from it alone, byte for byte.
+    main(["--report", str(tmp_path / "again.md"), "--from", str(tmp_path / "r.json")])
+    assert (tmp_path / "again.json").read_text() == (tmp_path / "r.json").read_text()
+    assert (tmp_path / "again.md").read_text().split("\n")[3:] == (tmp_path / "r.md").read_text().split("\n")[3:]
 
 
 def test_the_kernel_picture_puts_each_estimate_beside_the_true_kernel(tmp_path):
