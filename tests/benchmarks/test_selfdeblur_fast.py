@@ -111,6 +111,12 @@ def test_the_table_shows_the_gain_over_the_blurry_image(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())[0]["name"] == "x"
     with pytest.raises(FileExistsError):
         main(["--report", str(tmp_path / "r.md"), "--from", str(source)])
+    assert "Machine: " in (tmp_path / "r.md").read_text()
+    two = report([line, line | {"cpu": "Other CPU", "threads": 4}], "cmd")
+    assert (
+        f"Machines of the rows: {line['cpu']}, {line['threads']} threads; torch {line['torch']} / Other CPU, 4 threads;"
+        in two
+    )
     # The report's own .json is a source too: the table is made again from it alone, byte for byte.
     main(["--report", str(tmp_path / "again.md"), "--from", str(tmp_path / "r.json")])
     assert (tmp_path / "again.json").read_text() == (tmp_path / "r.json").read_text()
