@@ -91,6 +91,18 @@ class ReportExistsError(FileExistsError):
     """A report file exists and overwriting it was not asked for."""
 
 
+def machines_text(rows: list[dict[str, Any]]) -> str:
+    """``"Machine: <cpu>, <n> threads; torch <version>"`` when every row ran on one machine, else ``"Machines of the
+    rows: A / B"`` listing each once, in order of first appearance."""
+
+    def machine(row: dict[str, Any]) -> str:
+        threads = row.get("threads", "?")
+        return f"{row.get('cpu', '?')}, {threads} thread{'' if threads == 1 else 's'}; torch {row.get('torch', '?')}"
+
+    machines = list(dict.fromkeys(machine(r) for r in rows or [{}]))
+    return f"Machine: {machines[0]}" if len(machines) == 1 else f"Machines of the rows: {' / '.join(machines)}"
+
+
 def write_report(path: Path, text: str, overwrite: bool) -> None:
     """Write ``text`` to ``path`` atomically; an existing file needs ``overwrite``, and its hand-written notes (what
     follows :data:`NOTES_MARKER`) are kept."""

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import NOTES_MARKER, code_version, cpu_name, write_report
+from benchmarks.common import NOTES_MARKER, code_version, cpu_name, machines_text, write_report
 from benchmarks.selfdeblur_fast import done_names, luma_y, read_lines, synthetic_case
 
 MAX_SHIFT, SHIFT_STEP = 3.0, 0.5
@@ -93,10 +93,8 @@ def report(lines: list[dict[str, Any]], command: str) -> str:
         "",
     ]
     if lines:
-        first = lines[0]
         codes = ", ".join(dict.fromkeys(str(r.get("code")) for r in lines))
-        threads = f"{first['threads']} thread" + ("s" if first["threads"] != 1 else "")
-        text += [f"Machine: {first['cpu']}, {threads}; torch {first['torch']}; code {codes}.", ""]
+        text += [f"{machines_text(lines)}; code {codes}.", ""]
     for case in dict.fromkeys(r["case"] for r in lines):
         rows = sorted((r for r in lines if r["case"] == case), key=lambda r: r["weight"])
         text += [
