@@ -29,11 +29,31 @@ if TYPE_CHECKING:
     from selfdeblur.options import Generators
 
 
+class ReflectionPad(nn.ReflectionPad2d):
+    """``nn.ReflectionPad2d`` that keeps its input's dtype under autocast.
+
+    CPU autocast lists reflection padding among its float32 operations, so under ``bf16-mixed`` every bfloat16
+    feature map would be widened to float32 before each 3x3 convolution and narrowed again by the convolution: two
+    extra passes over the map, and float32 copies in the backward pass too. Padding only copies values, so the
+    result is the same; only the work goes.
+
+    Example:
+        >>> x = torch.rand(1, 2, 5, 5).bfloat16()
+        >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+        ...     ReflectionPad(1)(x).dtype
+        torch.bfloat16
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x)
+
+
 def conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Module:
     """Convolution with reflection padding of ``(kernel_size - 1) // 2`` on every side."""
     layer = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride)
     pad = (kernel_size - 1) // 2
-    return nn.Sequential(nn.ReflectionPad2d(pad), layer) if pad else layer
+    return nn.Sequential(ReflectionPad(pad), layer) if pad else layer
 
 
 def bn_act(channels: int) -> list[nn.Module]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
-from selfdeblur.networks.image_generator import SkipGenerator
+from selfdeblur.networks.image_generator import ReflectionPad, SkipGenerator
 from selfdeblur.networks.kernel_generator import DIPKernelGenerator, FCKernelGenerator, build_kernel_generator
 from selfdeblur.networks.non_local import NonLocalBlock
 
@@ -63,3 +65,39 @@ def test_kernel_generator_variants():
     assert isinstance(dip, DIPKernelGenerator)
     k = dip(torch.rand(dip.input_shape()) * 0.1)
     assert k.shape == (11, 11) and (k >= 0).all() and torch.isclose(k.sum(), torch.tensor(1.0), atol=1e-6)
+
+
+def with_stock_padding(g: SkipGenerator) -> SkipGenerator:
+    """A copy of ``g`` whose reflection pads are PyTorch's own ``nn.ReflectionPad2d``."""
+    stock = copy.deepcopy(g)
+    for module in list(stock.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, ReflectionPad):
+                setattr(module, name, torch.nn.ReflectionPad2d(child.padding))
+    return stock
+
+
+def test_reflection_pad_keeps_bfloat16_under_cpu_autocast_and_changes_no_value():
+    torch.manual_seed(0)
+    g = SkipGenerator(down_channels=[8, 8, 8], skip_channels=[2, 2, 2], non_local_scales=1)
+    stock = with_stock_padding(g)
+    assert not any(isinstance(m, ReflectionPad) for m in stock.modules())
+    pads = [m for m in g.modules() if isinstance(m, ReflectionPad)]
+    assert len(pads) == 9
+    dtypes: list[torch.dtype] = []
+    for pad in pads:
+        pad.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    z = torch.rand(1, 8, 19, 21)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, theirs = g(z), stock(z)
+    # Every pad but the first (which pads the float32 input) now hands its convolution a bfloat16 map, where the
+    # stock pad under CPU autocast widens it to float32; padding copies values, so the output is bit for bit equal.
+    assert dtypes == [torch.float32] + [torch.bfloat16] * 8
+    assert torch.equal(ours, theirs)
+    # Without autocast the two are the same computation, gradients included.
+    for net in (g, stock):
+        net.zero_grad()
+        net(z).square().mean().backward()
+    for a, b in zip(g.parameters(), stock.parameters(), strict=True):
+        assert a.grad is not None and b.grad is not None
+        assert torch.equal(a.grad, b.grad)
