@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
-from selfdeblur.networks.image_generator import ReflectionPad, SkipGenerator
+from deblur_core.crop import center_crop
+from selfdeblur.networks import image_generator
+from selfdeblur.networks.image_generator import ReflectionPad, SkipGenerator, crop_to
 from selfdeblur.networks.kernel_generator import DIPKernelGenerator, FCKernelGenerator, build_kernel_generator
 from selfdeblur.networks.non_local import NonLocalBlock
 
@@ -67,37 +70,54 @@ def test_kernel_generator_variants():
     assert k.shape == (11, 11) and (k >= 0).all() and torch.isclose(k.sum(), torch.tensor(1.0), atol=1e-6)
 
 
-def with_stock_padding(g: SkipGenerator) -> SkipGenerator:
-    """A copy of ``g`` whose reflection pads are PyTorch's own ``nn.ReflectionPad2d``."""
+def test_crop_to_gradient_is_the_slice_gradient():
+    torch.manual_seed(0)
+    for shape, (h, w) in [((1, 6, 8, 9), (5, 7)), ((2, 3, 6, 6), (6, 5))]:
+        x = torch.randn(*shape).to(memory_format=torch.channels_last).requires_grad_()
+        g = torch.randn(shape[0], shape[1], h, w).to(memory_format=torch.channels_last)
+        ours = crop_to(x, h, w)
+        theirs = center_crop(x, h, w)
+        assert torch.equal(ours, theirs)
+        assert torch.equal(*(torch.autograd.grad(y, x, g)[0] for y in (ours, theirs)))
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: crop_to(t, 3, 4), (x,))
+    assert crop_to(x, 5, 6) is x
+
+
+def stock_generator(g: SkipGenerator, monkeypatch: pytest.MonkeyPatch) -> SkipGenerator:
+    """A copy of ``g`` with PyTorch's own ``nn.ReflectionPad2d`` and slicing for the crops (``crop_to``'s
+    reference): the modules as they were before the bfloat16 and gradient-copy changes."""
     stock = copy.deepcopy(g)
     for module in list(stock.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, ReflectionPad):
                 setattr(module, name, torch.nn.ReflectionPad2d(child.padding))
+    monkeypatch.setattr(image_generator, "crop_to", center_crop)
     return stock
 
 
-def test_reflection_pad_keeps_bfloat16_under_cpu_autocast_and_changes_no_value():
+def test_generator_pads_and_crops_keep_bfloat16_and_change_no_value(monkeypatch: pytest.MonkeyPatch):
     torch.manual_seed(0)
     g = SkipGenerator(down_channels=[8, 8, 8], skip_channels=[2, 2, 2], non_local_scales=1)
-    stock = with_stock_padding(g)
-    assert not any(isinstance(m, ReflectionPad) for m in stock.modules())
     pads = [m for m in g.modules() if isinstance(m, ReflectionPad)]
     assert len(pads) == 9
     dtypes: list[torch.dtype] = []
     for pad in pads:
         pad.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
-    z = torch.rand(1, 8, 19, 21)
+    z = torch.rand(1, 8, 19, 21)  # odd sides: the upsampled maps are cropped
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        ours, theirs = g(z), stock(z)
-    # Every pad but the first (which pads the float32 input) now hands its convolution a bfloat16 map, where the
-    # stock pad under CPU autocast widens it to float32; padding copies values, so the output is bit for bit equal.
+        ours = g(z)
+    # Every pad but the first (which pads the float32 input) hands its convolution a bfloat16 map, where the stock
+    # pad under CPU autocast widens it to float32; padding and cropping only move values, so nothing else changes.
     assert dtypes == [torch.float32] + [torch.bfloat16] * 8
+    g.zero_grad()
+    g(z).square().mean().backward()  # float32: the same computation either way, gradients included
+    stock = stock_generator(g, monkeypatch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        theirs = stock(z)
+    stock.zero_grad()
+    stock(z).square().mean().backward()
     assert torch.equal(ours, theirs)
-    # Without autocast the two are the same computation, gradients included.
-    for net in (g, stock):
-        net.zero_grad()
-        net(z).square().mean().backward()
     for a, b in zip(g.parameters(), stock.parameters(), strict=True):
         assert a.grad is not None and b.grad is not None
         assert torch.equal(a.grad, b.grad)
