@@ -17,7 +17,7 @@ output channel) the network has 2,365,521 parameters, as the authors' released m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -47,6 +47,8 @@ class ReflectionPad(nn.ReflectionPad2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.amp.is_autocast_available(x.device.type):  # e.g. meta tensors
+            return super().forward(x)
         with torch.autocast(x.device.type, enabled=False):
             return super().forward(x)
 
@@ -56,14 +58,21 @@ class _CentreCropPaddedGradient(torch.autograd.Function):
 
     The generic slice backward allocates zeros and copies the gradient into a window of them; with the channel
     slice of a ``torch.cat`` gradient in channels_last layout that copy takes several times as long as the pad.
-    Both only move values, so the gradient is the same.
+    Both only move values: the gradient has the same values (in the incoming gradient's memory layout).
+    ``setup_context`` and the generated vmap rule let the stacked solver (``torch.func.vmap``) run it.
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def forward(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return center_crop(x, height, width)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, int, int], output: torch.Tensor) -> None:
+        x, height, width = inputs
         top, left = (x.shape[-2] - height) // 2, (x.shape[-1] - width) // 2
         ctx.pads = (left, x.shape[-1] - width - left, top, x.shape[-2] - height - top)
-        return center_crop(x, height, width)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
@@ -71,13 +80,11 @@ class _CentreCropPaddedGradient(torch.autograd.Function):
 
 
 def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """The centre ``height x width`` window of ``x`` (``deblur_core.crop.center_crop``), ``x`` itself if it has
-    that size already. Shapes ``(B, C, H, W)`` to ``(B, C, height, width)``."""
+    """The centre ``height x width`` window of the last two dimensions of ``x``, as
+    ``deblur_core.crop.center_crop`` (a view), or ``x`` itself if it has that size already."""
     if x.shape[-2:] == (height, width):
         return x
-    out = _CentreCropPaddedGradient.apply(x, height, width)
-    assert isinstance(out, torch.Tensor)  # Function.apply is typed as returning Any
-    return out
+    return cast(torch.Tensor, _CentreCropPaddedGradient.apply(x, height, width))
 
 
 def conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Module:
