@@ -84,6 +84,13 @@ def test_crop_to_gradient_is_the_slice_gradient():
     assert crop_to(x, 6, 7) is x
 
 
+def gradient_vector(net: torch.nn.Module) -> torch.Tensor:
+    """Every parameter's gradient, flattened into one vector."""
+    grads = [p.grad for p in net.parameters()]
+    assert all(g is not None for g in grads)
+    return torch.cat([g.flatten() for g in grads if g is not None])
+
+
 def stock_generator(g: SkipGenerator, monkeypatch: pytest.MonkeyPatch) -> SkipGenerator:
     """A copy of ``g`` with PyTorch's own ``nn.ReflectionPad2d``, and ``crop_to`` replaced by plain slicing in the
     whole module (so for ``g`` too from then on): G_x as it was before the bfloat16 and gradient-copy changes."""
@@ -109,7 +116,7 @@ def test_generator_pads_and_crops_keep_bfloat16_and_change_no_value(monkeypatch:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ours = g(z)
     ours.float().square().mean().backward()
-    bf16_gradients = [p.grad for p in g.parameters()]
+    bf16_gradient = gradient_vector(g)
     # Every pad but the first (which pads the float32 input) hands its convolution a bfloat16 map, where the stock
     # pad under CPU autocast widens it to float32; padding and cropping only move values, so nothing else changes.
     assert dtypes == [torch.float32] + [torch.bfloat16] * 8
@@ -121,8 +128,7 @@ def test_generator_pads_and_crops_keep_bfloat16_and_change_no_value(monkeypatch:
     theirs.float().square().mean().backward()
     # bfloat16 gradients: the border sums of the pads' backward now round in bfloat16, a small change next to
     # bfloat16's own error (which the Levin runs in docs/results/levin.md bound).
-    flat = [torch.cat([p.flatten() for p in grads]) for grads in (bf16_gradients, [p.grad for p in stock.parameters()])]
-    assert (flat[0] - flat[1]).norm() <= 0.05 * flat[1].norm()
+    assert (bf16_gradient - gradient_vector(stock)).norm() <= 0.05 * gradient_vector(stock).norm()
     stock.zero_grad()
     stock(z).square().mean().backward()
     assert torch.equal(ours, theirs)
