@@ -14,33 +14,60 @@ variant:
 * ``bf16``: eager under ``torch.autocast("cpu", torch.bfloat16)`` (convolutions and matrix products in bfloat16,
   what ``--trainer.precision bf16-mixed`` gives);
 * ``compiled``: ``torch.compile`` of G_x in float32 (Inductor fuses BatchNorm, LeakyReLU and the elementwise
-  work into fewer passes over the full-resolution maps: the memory-bound lever).
+  work into fewer passes over the full-resolution maps: the memory-bound lever);
+* ``bf16_conv_math``: float32 maps, but oneDNN computes the float32 convolutions from bfloat16-rounded inputs
+  with float32 accumulation (``torch.backends.mkldnn.conv.fp32_precision = "bf16"``, torch >= 2.9): the CPU's
+  counterpart of TF32, with every other operator in float32.
 
 The variants run in turns (``--rounds`` rounds of ``--iterations`` timed iterations each, after one untimed
 warm-up iteration per variant, which holds the compile time), so the machine's drift touches all of them alike.
 The JSON line gives each variant's median seconds per iteration, its ratio to ``fp32`` from the same run, and how
 far its output and its gradient of the first convolution are from ``fp32``'s (relative L2): a quick check of
 what a precision costs, not the Levin quality check, which needs full solves.
+
+It also gives the float32 floor of that work: the iteration's floating-point operations, counted by
+``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add is 2), divided by the rate that G_x's largest
+convolution reaches alone (the full-resolution 3x3 one after the last skip concatenation, forward and both
+backward products, float32, channels_last, timed in the same rounds). No float32 iteration can beat its
+convolutions at their best rate, so a target below that floor needs fewer operations or a lower precision.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import code_version, cpu_name
 from selfdeblur.networks.image_generator import build_image_generator
 from selfdeblur.options import Generators
 
-VARIANTS = ("fp32", "bf16", "compiled")
+VARIANTS = ("fp32", "bf16", "compiled", "bf16_conv_math")
+
+
+@contextlib.contextmanager
+def onednn_convolution_math(precision: str) -> Iterator[None]:
+    """oneDNN's internal precision for float32 convolutions (``"ieee"`` or ``"bf16"``) inside the block."""
+    settings = getattr(torch.backends.mkldnn, "conv", None)
+    if settings is None or not hasattr(settings, "fp32_precision"):
+        raise RuntimeError(
+            f"bf16_conv_math needs torch >= 2.9 (torch.backends.mkldnn.conv); this is {torch.__version__}"
+        )
+    before = settings.fp32_precision
+    settings.fp32_precision = precision
+    try:
+        yield
+    finally:
+        settings.fp32_precision = before
 
 
 def image_generator(generators: Generators) -> nn.Module:
@@ -50,16 +77,51 @@ def image_generator(generators: Generators) -> nn.Module:
 def iteration(variant: str, net: nn.Module, compiled: Callable, noise: torch.Tensor, target: torch.Tensor):
     """One forward and backward; the output and the first convolution's gradient (for the comparison)."""
     net.zero_grad(set_to_none=True)
-    if variant == "bf16":
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = net(noise)
-    else:
-        out = (compiled if variant == "compiled" else net)(noise)
-    loss = torch.nn.functional.mse_loss(out.float(), target)
-    loss.backward()
+    with contextlib.ExitStack() as stack:
+        if variant == "bf16_conv_math":
+            stack.enter_context(onednn_convolution_math("bf16"))
+        if variant == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = net(noise)
+        else:
+            out = (compiled if variant == "compiled" else net)(noise)
+        loss = torch.nn.functional.mse_loss(out.float(), target)
+        loss.backward()
     first = next(p for p in net.parameters() if p.dim() == 4)
     assert first.grad is not None
     return out.detach().float(), first.grad.detach().clone()
+
+
+def iteration_gflop(net: nn.Module, noise: torch.Tensor, target: torch.Tensor) -> float:
+    """Floating-point operations of one float32 forward and backward, in GFLOP."""
+    with FlopCounterMode(display=False) as counter:
+        iteration("fp32", net, net, noise, target)
+    return counter.get_total_flops() / 1e9
+
+
+class LargestConvolution:
+    """G_x's largest convolution alone, float32, channels_last: the full-resolution 3x3 convolution that follows
+    the last skip concatenation (``image_channels[0] + skip_channels[0]`` in, ``image_channels[0]`` out), its
+    forward and its input and weight gradients."""
+
+    def __init__(self, generators: Generators, size: int) -> None:
+        channels = generators.image_channels[0]
+        self.conv = nn.Conv2d(channels + generators.skip_channels[0], channels, 3).to(memory_format=torch.channels_last)
+        self.input = torch.rand(1, self.conv.in_channels, size + 2, size + 2).to(memory_format=torch.channels_last)
+        self.input.requires_grad_(True)
+        with FlopCounterMode(display=False) as counter:
+            self.run()
+        self.gflop = counter.get_total_flops() / 1e9
+
+    def run(self) -> None:
+        self.conv.zero_grad(set_to_none=True)
+        self.input.grad = None
+        self.conv(self.input).sum().backward()
+
+
+def significant(value: float) -> float:
+    """``value`` to 4 significant digits (rates span 0.1 GFLOP/s at test sizes to hundreds at Levin's)."""
+    return float(f"{value:.4g}")
 
 
 def relative(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -72,21 +134,42 @@ def run(size: int, rounds: int, iterations: int, variants: Sequence[str], genera
     noise = (0.1 * torch.rand(1, generators.input_channels, size, size)).to(memory_format=torch.channels_last)
     target = torch.rand(1, 1, size, size)
     compiled = torch.compile(net) if "compiled" in variants else net
+    gflop = iteration_gflop(net, noise, target)
+    largest = LargestConvolution(generators, size)
+    largest.run()
     first_seconds, reference = {}, {}
     for variant in variants:  # warm-up: allocations, autotuning, compilation
         started = time.perf_counter()
         reference[variant] = iteration(variant, net, compiled, noise, target)
         first_seconds[variant] = round(time.perf_counter() - started, 2)
     times: dict[str, list[float]] = {v: [] for v in variants}
+    convolution_seconds: list[float] = []
     for _ in range(rounds):
         for variant in variants:
             for _ in range(iterations):
                 started = time.perf_counter()
                 iteration(variant, net, compiled, noise, target)
                 times[variant].append(time.perf_counter() - started)
+        for _ in range(iterations):
+            started = time.perf_counter()
+            largest.run()
+            convolution_seconds.append(time.perf_counter() - started)
     base = statistics.median(times["fp32"]) if "fp32" in times else None
     out_ref, grad_ref = reference.get("fp32", (None, None))
-    result: dict[str, Any] = {"size": size, "rounds": rounds, "iterations": iterations, "variants": {}}
+    convolution_rate = largest.gflop / statistics.median(convolution_seconds)
+    result: dict[str, Any] = {
+        "size": size,
+        "rounds": rounds,
+        "iterations": iterations,
+        "gflop_per_iteration": gflop,
+        "largest_convolution": {
+            "gflop": largest.gflop,
+            "median_s": round(statistics.median(convolution_seconds), 4),
+            "gflop_per_s": significant(convolution_rate),
+        },
+        "fp32_floor_s": significant(gflop / convolution_rate),
+        "variants": {},
+    }
     for variant in variants:
         median = statistics.median(times[variant])
         entry: dict[str, Any] = {
@@ -94,6 +177,7 @@ def run(size: int, rounds: int, iterations: int, variants: Sequence[str], genera
             "min_s": round(min(times[variant]), 4),
             "first_iteration_s": first_seconds[variant],
             "all_s": [round(t, 4) for t in times[variant]],
+            "gflop_per_s": significant(gflop / median),
         }
         if base is not None:
             entry["speedup_vs_fp32"] = round(base / median, 3)
