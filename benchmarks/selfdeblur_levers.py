@@ -15,9 +15,10 @@ variant:
   what ``--trainer.precision bf16-mixed`` gives);
 * ``compiled``: ``torch.compile`` of G_x in float32 (Inductor fuses BatchNorm, LeakyReLU and the elementwise
   work into fewer passes over the full-resolution maps: the memory-bound lever);
-* ``bf16_conv_math``: float32 maps, but oneDNN computes the float32 convolutions from bfloat16-rounded inputs
-  with float32 accumulation (``torch.backends.mkldnn.conv.fp32_precision = "bf16"``, torch >= 2.9): the CPU's
-  counterpart of TF32, with every other operator in float32.
+* ``bf16_conv_math``: float32 maps, but oneDNN computes the float32 convolutions' forward and input gradient
+  from bfloat16-rounded inputs with float32 accumulation (``torch.backends.mkldnn.conv.fp32_precision = "bf16"``,
+  torch >= 2.9): the CPU's counterpart of TF32, with every other operator in float32. The weight gradient stays
+  in full float32 (in torch 2.14: equal bit for bit).
 
 The variants run in turns (``--rounds`` rounds of ``--iterations`` timed iterations each, after one untimed
 warm-up iteration per variant, which holds the compile time), so the machine's drift touches all of them alike.
@@ -25,17 +26,19 @@ The JSON line gives each variant's median seconds per iteration, its ratio to ``
 far its output and its gradient of the first convolution are from ``fp32``'s (relative L2): a quick check of
 what a precision costs, not the Levin quality check, which needs full solves.
 
-It also gives the float32 floor of that work: the iteration's floating-point operations, counted by
-``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add is 2), divided by the rate that G_x's largest
-convolution reaches alone (the full-resolution 3x3 one after the last skip concatenation, forward and both
-backward products, float32, channels_last, timed in the same rounds). No float32 iteration can beat its
-convolutions at their best rate, so a target below that floor needs fewer operations or a lower precision.
+It also gives a float32 floor for that work: the iteration's operations, counted by
+``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products as run, direct convolutions
+counted as such, a multiply-add as 2; elementwise work not counted), at the best of two rates timed in the same
+rounds: that of the iteration's largest convolution alone (the one with the most multiply-adds, found by forward
+hooks; for the paper's G_x the full-resolution 3x3 one after the last skip concatenation; forward and backward,
+float32, channels_last) and that of a large square matrix product, the shape the CPU's BLAS runs best.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import statistics
 import time
@@ -92,23 +95,17 @@ def iteration(variant: str, net: nn.Module, compiled: Callable, noise: torch.Ten
     return out.detach().float(), first.grad.detach().clone()
 
 
-def iteration_gflop(net: nn.Module, noise: torch.Tensor, target: torch.Tensor) -> float:
-    """Floating-point operations of one float32 forward and backward, in GFLOP."""
-    with FlopCounterMode(display=False) as counter:
-        iteration("fp32", net, net, noise, target)
-    return counter.get_total_flops() / 1e9
-
-
 class LargestConvolution:
-    """G_x's largest convolution alone, float32, channels_last: the full-resolution 3x3 convolution that follows
-    the last skip concatenation (``image_channels[0] + skip_channels[0]`` in, ``image_channels[0]`` out), its
-    forward and its input and weight gradients."""
+    """The largest convolution of one iteration (the most multiply-adds) alone: a copy of it, float32,
+    channels_last, on an input of its input's shape, run forward and backward (the input's gradient too when the
+    original input needed one).
 
-    def __init__(self, generators: Generators, size: int) -> None:
-        channels = generators.image_channels[0]
-        self.conv = nn.Conv2d(channels + generators.skip_channels[0], channels, 3).to(memory_format=torch.channels_last)
-        self.input = torch.rand(1, self.conv.in_channels, size + 2, size + 2).to(memory_format=torch.channels_last)
-        self.input.requires_grad_(True)
+    ``gflop`` is what ``FlopCounterMode`` counts for that forward and backward.
+    """
+
+    def __init__(self, conv: nn.Conv2d, input_shape: torch.Size, input_needs_grad: bool) -> None:
+        self.conv = copy.deepcopy(conv).float().to(memory_format=torch.channels_last)
+        self.input = torch.rand(input_shape).to(memory_format=torch.channels_last).requires_grad_(input_needs_grad)
         with FlopCounterMode(display=False) as counter:
             self.run()
         self.gflop = counter.get_total_flops() / 1e9
@@ -117,6 +114,46 @@ class LargestConvolution:
         self.conv.zero_grad(set_to_none=True)
         self.input.grad = None
         self.conv(self.input).sum().backward()
+
+    def shape_text(self) -> str:
+        c = self.conv
+        return f"{c.in_channels}->{c.out_channels}, {c.kernel_size}, stride {c.stride}, input {list(self.input.shape)}"
+
+
+class MatrixProduct:
+    """A square float32 matrix product, ``size`` x ``size``: the rate the CPU's BLAS reaches on its best-shaped
+    work, for comparison with the convolution's (``2 * size**3`` operations)."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self.a, self.b = torch.rand(size, size), torch.rand(size, size)
+        self.gflop = 2 * size**3 / 1e9
+        self.run()
+
+    def run(self) -> None:
+        torch.mm(self.a, self.b)
+
+
+def count_iteration(net: nn.Module, noise: torch.Tensor, target: torch.Tensor) -> tuple[float, LargestConvolution]:
+    """One float32 forward and backward of ``net``: the GFLOP that ``FlopCounterMode`` counts (convolutions and
+    matrix products, a multiply-add as 2; the elementwise work is not counted), and its largest convolution."""
+    seen: list[tuple[int, nn.Conv2d, torch.Size, bool]] = []
+
+    def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        assert isinstance(module, nn.Conv2d)
+        kh, kw = module.kernel_size
+        multiply_adds = output.numel() * module.in_channels // module.groups * kh * kw
+        seen.append((multiply_adds, module, inputs[0].shape, inputs[0].requires_grad))
+
+    hooks = [m.register_forward_hook(record) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with FlopCounterMode(display=False) as counter:
+            iteration("fp32", net, net, noise, target)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    _, conv, shape, needs_grad = max(seen, key=lambda entry: entry[0])
+    return counter.get_total_flops() / 1e9, LargestConvolution(conv, shape, needs_grad)
 
 
 def significant(value: float) -> float:
@@ -134,16 +171,17 @@ def run(size: int, rounds: int, iterations: int, variants: Sequence[str], genera
     noise = (0.1 * torch.rand(1, generators.input_channels, size, size)).to(memory_format=torch.channels_last)
     target = torch.rand(1, 1, size, size)
     compiled = torch.compile(net) if "compiled" in variants else net
-    gflop = iteration_gflop(net, noise, target)
-    largest = LargestConvolution(generators, size)
-    largest.run()
     first_seconds, reference = {}, {}
     for variant in variants:  # warm-up: allocations, autotuning, compilation
         started = time.perf_counter()
         reference[variant] = iteration(variant, net, compiled, noise, target)
         first_seconds[variant] = round(time.perf_counter() - started, 2)
+    gflop, largest = count_iteration(net, noise, target)
+    largest.run()
+    matmul = MatrixProduct()
     times: dict[str, list[float]] = {v: [] for v in variants}
     convolution_seconds: list[float] = []
+    matmul_seconds: list[float] = []
     for _ in range(rounds):
         for variant in variants:
             for _ in range(iterations):
@@ -154,20 +192,29 @@ def run(size: int, rounds: int, iterations: int, variants: Sequence[str], genera
             started = time.perf_counter()
             largest.run()
             convolution_seconds.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            matmul.run()
+            matmul_seconds.append(time.perf_counter() - started)
     base = statistics.median(times["fp32"]) if "fp32" in times else None
     out_ref, grad_ref = reference.get("fp32", (None, None))
     convolution_rate = largest.gflop / statistics.median(convolution_seconds)
+    matmul_rate = matmul.gflop / statistics.median(matmul_seconds)
     result: dict[str, Any] = {
         "size": size,
         "rounds": rounds,
         "iterations": iterations,
         "gflop_per_iteration": gflop,
         "largest_convolution": {
+            "shape": largest.shape_text(),
             "gflop": largest.gflop,
             "median_s": round(statistics.median(convolution_seconds), 4),
             "gflop_per_s": significant(convolution_rate),
         },
-        "fp32_floor_s": significant(gflop / convolution_rate),
+        "matrix_product": {
+            "size": matmul.size,
+            "gflop_per_s": significant(matmul_rate),
+        },
+        "fp32_floor_s": significant(gflop / max(convolution_rate, matmul_rate)),
         "variants": {},
     }
     for variant in variants:
