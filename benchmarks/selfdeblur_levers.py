@@ -31,7 +31,7 @@ It also gives a float32 floor for that work: the iteration's operations, counted
 counted as such, a multiply-add as 2; elementwise work not counted), at the best of two rates timed in the same
 rounds: that of the iteration's largest convolution alone (the one with the most multiply-adds, found by forward
 hooks; for the paper's G_x the full-resolution 3x3 one after the last skip concatenation; forward and backward,
-float32, channels_last) and that of a large square matrix product, the shape the CPU's BLAS runs best.
+float32, channels_last) and that of a large square matrix product, a shape BLAS libraries run near their peak.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ VARIANTS = ("fp32", "bf16", "compiled", "bf16_conv_math")
 
 @contextlib.contextmanager
 def onednn_convolution_math(precision: str) -> Iterator[None]:
-    """oneDNN's internal precision for float32 convolutions (``"ieee"`` or ``"bf16"``) inside the block."""
+    """oneDNN's internal precision for float32 convolutions inside the block (``"bf16"``, ``"ieee"``, or
+    ``"none"``: torch's global choice), the setting before it restored after."""
     settings = getattr(torch.backends.mkldnn, "conv", None)
     if settings is None or not hasattr(settings, "fp32_precision"):
         raise RuntimeError(
@@ -121,8 +122,8 @@ class LargestConvolution:
 
 
 class MatrixProduct:
-    """A square float32 matrix product, ``size`` x ``size``: the rate the CPU's BLAS reaches on its best-shaped
-    work, for comparison with the convolution's (``2 * size**3`` operations)."""
+    """A square float32 matrix product, ``size`` x ``size`` (``2 * size**3`` operations): a shape BLAS libraries run
+    near their peak, for comparison with the convolution's rate."""
 
     def __init__(self, size: int = 2048) -> None:
         self.size = size
