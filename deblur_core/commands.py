@@ -63,4 +63,20 @@ class PaperCommand:
             importlib.import_module(self.evaluate_module).main(args[1:])
             return
         check_config_files(args)
-        importlib.import_module(self.lightning_module).run(args)
+        try:
+            importlib.import_module(self.lightning_module).run(args)
+        finally:
+            release_process_group()
+
+
+def release_process_group() -> None:
+    """Destroy the default ``torch.distributed`` process group if a run left one (a no-op otherwise).
+
+    Lightning's DDP strategy keeps the group after ``fit``/``test``/``predict`` and destroys it at exit only for
+    NCCL. A Gloo group (DDP on CPUs) left to interpreter shutdown can abort the process ("terminate called without
+    an active exception", exit status -6) after all its work is done. Looked up in ``sys.modules`` so that paths
+    which never imported torch do not import it here.
+    """
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()

@@ -90,3 +90,25 @@ def test_no_subcommand_prints_the_help_to_stderr_and_exits_2(recording_command, 
     captured = capsys.readouterr()
     assert exit_info.value.code == 2 and captured.out == ""
     assert captured.err.startswith("usage: paper {fit,evaluate} [options]")
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_process_group_left_by_the_run_is_destroyed_when_it_ends(recording_command, monkeypatch, tmp_path, fails):
+    # A Gloo group left to interpreter shutdown aborted two-process CPU runs after their work was done (CI, -6).
+    import torch.distributed as dist
+
+    command, _ = recording_command
+
+    def run(args):
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+        assert dist.is_initialized()
+        if fails:
+            raise ValueError("the run failed")
+
+    monkeypatch.setattr(sys.modules["fake_lightning"], "run", run)
+    if fails:
+        with pytest.raises(ValueError, match="the run failed"):
+            command.main(["fit", "--debug"])
+    else:
+        command.main(["fit"])
+    assert not dist.is_initialized()
