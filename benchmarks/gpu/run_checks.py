@@ -24,6 +24,8 @@ part with its status and seconds. The parts, with their limits (seconds; 505 in 
 
 ``--dry-run`` runs every part on the CPU at tiny sizes (2 Levin images, 2-6 steps, small generators, gloo for
 NCCL, bf16 autocast on the CPU) with the same code and the same files: numbers that say nothing about speed.
+Its limits are five times the GPU's, as a guard against hangs only: on 2 CPU cores without bf16 instructions
+(a Zen 3, 2026-12-01) ``reblur_bf16`` alone took more than 300 s, so the dry run can fail there.
 """
 
 from __future__ import annotations
@@ -38,8 +40,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-# The dry run's tiny sizes on 2 shared CPU cores (bf16 emulated where the CPU lacks it) can outlast a part's GPU
-# limit: a suite run beside a Levin fit timed reblur_bf16 out at 60 s on a Zen 3 (2026-12-01). They guard hangs.
+# The dry run's limits (module docstring): tiny sizes on shared CPU cores can outlast a part's GPU limit.
 DRY_RUN_LIMIT_FACTOR = 5
 
 LIMITS = {
