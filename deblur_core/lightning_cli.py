@@ -1,4 +1,5 @@
-"""What both papers' LightningCLIs share: parse errors as one line (:mod:`deblur_core.cli_errors`).
+"""What both papers' LightningCLIs share: parse errors as one line (:mod:`deblur_core.cli_errors`), and a warning
+when bf16 precision would be emulated on the CPU (:mod:`deblur_core.cpu_bf16`).
 
 jsonargparse's own error output is the whole usage of the subcommand (90 lines for ``selfdeblur fit``) above
 the one line that matters; here that line alone is printed, with the option named as it is typed.
@@ -13,6 +14,7 @@ from typing import Any, NoReturn
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from deblur_core.cli_errors import report_usage
+from deblur_core.cpu_bf16 import warn_if_bf16_is_emulated
 
 
 def one_line(message: str) -> str:
@@ -42,8 +44,16 @@ warnings.filterwarnings("ignore", message="LightningCLI's args parameter is inte
 
 
 class OneLineErrorsCLI(LightningCLI):
-    """LightningCLI whose parsers (the root's and every subcommand's) report errors on one line."""
+    """LightningCLI whose parsers (the root's and every subcommand's) report errors on one line.
+
+    It also warns, once the Trainer exists, when bf16 precision would be emulated on this CPU
+    (:mod:`deblur_core.cpu_bf16`).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parser_class", OneLineErrorParser)
         super().__init__(*args, **kwargs)
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        warn_if_bf16_is_emulated(self.trainer)

@@ -3,7 +3,7 @@
 Usage (on the GPU machine; the results come back under ``--out``)::
 
     python -m benchmarks.gpu.run_checks --out gpu_results
-    # the same parts at tiny sizes on the CPU, in a minute (what the test suite runs, so that the script cannot rot)
+    # the same parts at tiny sizes on the CPU, in minutes (what the test suite runs, so that the script cannot rot)
     python -m benchmarks.gpu.run_checks --out /tmp/gpu_dry --dry-run
 
 Each part runs in a process of its own with a time limit (a hang, a crash or an out-of-memory error costs that part
@@ -24,8 +24,9 @@ part with its status and seconds. The parts, with their limits (seconds; 505 in 
 
 ``--dry-run`` runs every part on the CPU at tiny sizes (2 Levin images, 2-6 steps, small generators, gloo for
 NCCL, bf16 autocast on the CPU) with the same code and the same files: numbers that say nothing about speed.
-Its limits are five times the GPU's, as a guard against hangs only: on 2 CPU cores without bf16 instructions
-(a Zen 3, 2026-12-01) ``reblur_bf16`` alone took more than 300 s, so the dry run can fail there.
+Its limits are five times the GPU's, as a guard against hangs only. Its ``reblur_bf16`` trains on 32x32 pairs,
+2 per batch: on a CPU without bf16 instructions torch emulates bf16, and at the demo's sizes the part took more
+than 300 s on 2 cores of a Zen 3 (17 s at these; docs/performance.md, "bf16 without bf16 instructions").
 """
 
 from __future__ import annotations
@@ -192,6 +193,10 @@ def reblur_bf16(out: Path, dry: bool) -> dict[str, Any]:
     args += ["--trainer.accelerator", "cpu" if dry else "gpu", "--trainer.enable_progress_bar", "false"]
     args += ["--trainer.limit_val_batches", "1", "--trainer.val_check_interval", str(iterations)]
     args += ["--trainer.log_every_n_steps", "1"]
+    if dry:
+        # Tiny pairs: the dry run checks that the step works, and emulated bf16 is slow (module docstring).
+        args += ["--data.init_args.image_size", "32", "--data.init_args.crop_size", "32"]
+        args += ["--data.init_args.batch_size", "2", "--data.init_args.pairs_per_image", "1"]
     started = time.perf_counter()
     main(args)
     seconds = time.perf_counter() - started
